@@ -1,0 +1,33 @@
+"""Shared fixtures. Append new fixtures below; do not rewrite others' fixtures."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def root():
+    """The repository root (the course directory)."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def built_site():
+    """Build the whole website once per test session, as the README's build command does.
+
+    Tests that use it must carry ``@pytest.mark.xdist_group("site")`` so that one pytest-xdist
+    worker builds it and runs them all. Returns the path of ``_build/html``. The build fails the
+    requesting tests on any warning (``-W``) or failing cell (``raise_on_error``).
+    """
+    cmd = [str(BIN / "jupyter-book"), "build", str(ROOT), "-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+    if proc.returncode != 0:
+        pytest.fail(f"jupyter-book build failed (exit {proc.returncode}):\n"
+                    f"{proc.stdout[-8000:]}\n{proc.stderr[-8000:]}")
+    return ROOT / "_build" / "html"
