@@ -1,0 +1,118 @@
+"""The book's structure: toc entries exist, notebooks carry no outputs, the source article is covered,
+and every chapter has the parts the course promises. The build itself is tested in test_book_build.py."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT.parent / "shared" / "source-material" / "000_090389a7475d9e50.txt"
+# The source article's sections, as numbered in its headings (the oracle when the article is absent).
+SOURCE_SECTIONS = ["1.1", "1.2", "1.3", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2", "4.3", "4.4",
+                   "5", "6", "7", "8.1", "8.2", "9.1", "9.2", "9.3"]
+
+
+def toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [c["file"] for c in part["chapters"]]
+    return files
+
+
+def resolve(entry):
+    for ext in (".ipynb", ".md"):
+        if (ROOT / (entry + ext)).exists():
+            return ROOT / (entry + ext)
+    return None
+
+
+CHAPTERS = sorted(p for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_every_toc_entry_exists():
+    missing = [f for f in toc_files() if resolve(f) is None]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+def test_sixteen_chapters_all_in_toc():
+    listed = {resolve(f) for f in toc_files()}
+    assert len(CHAPTERS) == 16, [c.name for c in CHAPTERS]
+    assert not [c.name for c in CHAPTERS if c not in listed]
+
+
+def test_no_committed_outputs():
+    dirty = []
+    for folder in ("book", "exercises", "solutions"):
+        for nb in (ROOT / folder).rglob("*.ipynb"):
+            if ".ipynb_checkpoints" in nb.parts:
+                continue
+            cells = json.loads(nb.read_text())["cells"]
+            if any(c.get("outputs") or c.get("execution_count") for c in cells):
+                dirty.append(str(nb.relative_to(ROOT)))
+    assert not dirty, f"notebooks committed with outputs: {dirty}"
+
+
+def test_source_sections_listed_in_source_match_the_oracle():
+    if not SOURCE.exists():
+        pytest.skip(f"source article not present at {SOURCE}")
+    heads = re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.?\s", SOURCE.read_text(), flags=re.M)
+    subsections = {h for h in heads if "." in h}
+    tops_without_sub = {h for h in heads if "." not in h and not any(s.startswith(h + ".") for s in subsections)}
+    assert sorted(subsections | tops_without_sub) == sorted(SOURCE_SECTIONS)
+
+
+def test_every_source_section_maps_to_a_chapter_in_the_toc():
+    intro = (ROOT / "book" / "intro.md").read_text()
+    rows = re.findall(r"^\| ([\d.–]+) \|[^|]*\|(.*)\|\s*$", intro, flags=re.M)
+    covered = {}
+    for sec, chapters in rows:
+        targets = re.findall(r"\]\(([^)]+)\)", chapters)
+        if "–" in sec:  # a range such as 4.1–4.4
+            major, a = sec.split("–")[0].split(".")
+            b = sec.split("–")[1].split(".")[1]
+            secs = [f"{major}.{i}" for i in range(int(a), int(b) + 1)]
+        else:
+            secs = [sec]
+        for s in secs:
+            covered.setdefault(s, []).extend(targets)
+    listed = {resolve(f) for f in toc_files()}
+    for s in SOURCE_SECTIONS:
+        assert covered.get(s), f"source section {s} is not mapped to any chapter in book/intro.md"
+        for t in covered[s]:
+            assert (ROOT / "book" / t) in listed, f"section {s} maps to {t}, which is not in the toc"
+
+
+def markdown(nb):
+    return "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
+                     if c["cell_type"] == "markdown")
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_has_objectives_summary_questions_and_exercise_link(nb):
+    md = markdown(nb)
+    assert re.search(r"^#+ .*learning objectives", md, flags=re.I | re.M), "no Learning objectives"
+    assert re.search(r"^#+ .*summary", md, flags=re.I | re.M), "no Summary"
+    assert re.search(r"^#+ .*check your understanding", md, flags=re.I | re.M)
+    n_dropdowns = len(re.findall(r"\{dropdown\}", md))
+    assert 2 <= n_dropdowns, f"{n_dropdowns} answer dropdowns"
+    assert re.search(r"\]\((\.\./)?exercises/a\d_", md), "no link to a graded exercise"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_cites_only_known_references(nb):
+    bib = (ROOT / "book" / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    cited = set()
+    for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", markdown(nb)):
+        cited |= {k.strip() for k in group.split(",")}
+    assert cited <= keys, f"unknown citation keys: {cited - keys}"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_imports_actgrad_and_defines_no_shared_helpers(nb):
+    cells = json.loads(nb.read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert re.search(r"^\s*(import actgrad|from actgrad)", code, flags=re.M)
