@@ -112,7 +112,7 @@ def test_chapter_cites_only_known_references(nb):
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
-def test_chapter_imports_actgrad_and_defines_no_shared_helpers(nb):
+def test_chapter_uses_actgrad(nb):
     cells = json.loads(nb.read_text())["cells"]
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     assert re.search(r"^\s*(import actgrad|from actgrad)", code, flags=re.M)
