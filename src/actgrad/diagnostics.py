@@ -8,7 +8,7 @@ sick one, as plain functions:
 * :func:`gradient_norms` - :math:`\lVert \partial L/\partial W_l \rVert_F` in layer order;
 * :func:`grad_to_data_ratio`, :func:`update_to_data_ratio` - the scale-free ratios
   :math:`\lVert g_l\rVert / \lVert W_l\rVert` and :math:`\lVert \Delta W_l\rVert / \lVert W_l\rVert`;
-* :func:`dead_units` - which hidden units of a model are dead on a batch.
+* :func:`model_layer_stats`, :func:`dead_units` - the same, straight from a model and a batch.
 
 Caches are the per-layer records of ``MLP.forward`` (attributes ``x``, ``z``, ``a``: input,
 pre-activation, activation, each ``(N, units)``); gradient and parameter dicts use the
@@ -23,7 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["LayerStats", "layer_stats", "saturated_mask", "dead_mask", "gradient_norms",
-           "grad_to_data_ratio", "update_to_data_ratio", "dead_units", "SAT_TOL"]
+           "grad_to_data_ratio", "update_to_data_ratio", "model_layer_stats", "dead_units",
+           "SAT_TOL"]
 
 #: Default relative threshold for saturation: :math:`|f'(z)| < 0.01 \max_u |f'(u)|`.
 SAT_TOL = 0.01
@@ -129,8 +130,9 @@ def layer_stats(caches, activation=None, sat_tol=SAT_TOL):
     ``caches``: sequence of per-layer caches with ``.z`` (pre-activation) and ``.a``
     (activation), each ``(N, units)`` - e.g. ``model.forward(X)[1]``, or ``[1][:-1]`` for the
     hidden layers only (the output layer has no hidden activation). ``activation``: the hidden
-    activation (name, ``ACTIVATIONS`` record or derivative callable); needed for the last two
-    fields, which are NaN when it is None.
+    activation (name, ``ACTIVATIONS`` record or derivative callable), or a list with one such
+    spec per cache; needed for the last two fields, which are NaN when it is None.
+    :func:`model_layer_stats` fills it in from a model.
 
     Returns a list of :class:`LayerStats`, one per cache, with
 
@@ -147,9 +149,14 @@ def layer_stats(caches, activation=None, sat_tol=SAT_TOL):
     if isinstance(caches, (str, bytes)) or not isinstance(caches, Sequence) or not caches:
         raise TypeError(f"{fn}: caches must be a non-empty list of layer caches, "
                         f"got {type(caches).__name__}")
-    prime = _resolve_prime(activation, fn)
+    if isinstance(activation, (list, tuple)):
+        if len(activation) != len(caches):
+            raise ValueError(f"{fn}: {len(activation)} activations for {len(caches)} caches")
+        primes = [_resolve_prime(act, fn) for act in activation]
+    else:
+        primes = [_resolve_prime(activation, fn)] * len(caches)
     out = []
-    for i, cache in enumerate(caches):
+    for i, (cache, prime) in enumerate(zip(caches, primes)):
         z, a = _zs_as(cache, i, fn)
         z64, a64 = z.astype(np.float64), a.astype(np.float64)
         if prime is None:
@@ -244,34 +251,56 @@ def update_to_data_ratio(old_params, new_params, keys=("W",)):
     return _ratio(_norms(diffs, layers), _norms(old_params, layers))
 
 
-# ----------------------------------------------------------------------------- model helper
+# ----------------------------------------------------------------------------- model helpers
+def _model_primes(model, activation, fn):
+    """One derivative callable per hidden layer of ``model`` (honouring its kwargs/PReLU slopes)."""
+    if not hasattr(model, "forward"):
+        raise TypeError(f"{fn}: model must have a forward(X) method, got {type(model).__name__}")
+    n_hidden = len(model.layer_sizes) - 2
+    if activation is not None:
+        return [_resolve_prime(activation, fn)] * n_hidden
+    acts = getattr(model, "_acts", None) or getattr(model, "activations", None)
+    if acts is None:
+        raise ValueError(f"{fn}: cannot tell the model's activations; pass activation=")
+    primes = []
+    for l, act in enumerate(list(acts)[:n_hidden], start=1):
+        kind, name = getattr(act, "kind", None), getattr(act, "name", act)
+        if name == "prelu" or kind == "prelu":  # f'(z) = 1 for z > 0, a_l (per unit) otherwise
+            slope = np.asarray(model.params[f"a{l}"], dtype=np.float64)
+            primes.append(lambda u, s=slope: np.where(u > 0, 1.0, s))
+        elif kind == "elementwise" and getattr(act, "prime", None) is not None:
+            primes.append(lambda u, p=act.prime, kw=dict(act.kwargs): p(u, **kw))
+        else:
+            primes.append(_resolve_prime(name, fn))
+    return primes
+
+
+def model_layer_stats(model, X, activation=None, sat_tol=SAT_TOL):
+    r""":func:`layer_stats` of the **hidden** layers of ``model`` on the batch ``X``.
+
+    Runs ``model.forward(X)``; each hidden layer uses the model's own activation (with its
+    keyword arguments, e.g. a leaky_relu slope, and for PReLU the learned slopes ``a_l``)
+    unless ``activation`` overrides it. Returns a list of :class:`LayerStats` (layers 1..L-1).
+    """
+    fn = "model_layer_stats"
+    primes = _model_primes(model, activation, fn)
+    caches = list(model.forward(X)[1])[:-1]  # the last layer is the output, not hidden units
+    return layer_stats(caches, primes, sat_tol) if caches else []
+
+
 def dead_units(model, X, activation=None):
     r"""Boolean masks of the dead hidden units of ``model`` on the batch ``X``.
 
     Runs ``model.forward(X)`` and applies :func:`dead_mask` to every hidden layer's
     pre-activations: unit :math:`j` of layer :math:`l` is dead iff
-    :math:`f'(z^{(l)}_{nj}) = 0` for **all** rows of ``X``. ``activation`` defaults to the
-    model's own (``model.activation``); for PReLU the slope :math:`a_l` from ``model.params``
-    is used, so a PReLU unit is dead only if its slope is exactly 0.
+    :math:`f'(z^{(l)}_{nj}) = 0` for **all** rows of ``X``. The derivative is the model's own
+    per-layer activation (with its keyword arguments) unless ``activation`` overrides it; for
+    PReLU the learned slopes ``a_l`` are used, so a PReLU unit is dead only if its slope is 0.
 
     Returns a list of bool arrays, one ``(units_l,)`` per hidden layer;
     ``[m.mean() for m in dead_units(model, X)]`` is the dead fraction per layer.
     """
     fn = "dead_units"
-    if not hasattr(model, "forward"):
-        raise TypeError(f"{fn}: model must have a forward(X) method, got {type(model).__name__}")
-    _, caches = model.forward(X)
-    hidden = list(caches)[:-1]  # the last layer is the output layer, not hidden units
-    act = activation if activation is not None else getattr(model, "activation", None)
-    act = getattr(act, "name", act)
-    if act is None:
-        raise ValueError(f"{fn}: cannot tell the model's activation; pass activation=")
-    masks = []
-    for l, cache in enumerate(hidden, start=1):
-        z, _ = _zs_as(cache, l - 1, fn)
-        if act == "prelu":  # f'(z) = 1 for z > 0, a_l otherwise (a_l scalar or per unit)
-            slope = np.asarray(model.params[f"a{l}"], dtype=np.float64)
-            masks.append(dead_mask(z, lambda u, s=slope: np.where(u > 0, 1.0, s)))
-        else:
-            masks.append(dead_mask(z, act))
-    return masks
+    primes = _model_primes(model, activation, fn)
+    caches = list(model.forward(X)[1])[:-1]  # the last layer is the output, not hidden units
+    return [dead_mask(_zs_as(c, i, fn)[0], p) for i, (c, p) in enumerate(zip(caches, primes))]
