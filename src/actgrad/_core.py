@@ -1,0 +1,96 @@
+"""Private core of the functional API: input coercion and three stable kernels.
+
+Shared by :mod:`actgrad.activations`, :mod:`actgrad.softmax` and :mod:`actgrad.losses`.
+
+One rule for the whole functional core:
+
+* accepted: Python/NumPy scalars, (nested) lists and arrays of bool, int, uint or real float;
+* float32 -> float32, float64 -> float64, bool/int/uint -> float64,
+  float16 -> float16 (computed internally in float32, then rounded back; no overflow in the
+  intermediate steps), longdouble -> float64 (NumPy's extended precision is not supported);
+* rejected with ``TypeError`` naming the calling function and the type it got: complex numbers,
+  strings, bytes, ``None``, object arrays, datetimes; ragged lists raise ``ValueError``;
+* every function returns an ``np.ndarray``; a 0-d input (e.g. a Python float) gives a 0-d array,
+  never a NumPy scalar.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["as_float_array", "out_dtype", "elementwise", "real_scalar", "sigmoid_k", "dsigmoid_k", "softplus_k"]
+
+
+def as_float_array(x: Any, fname: str, argname: str = "x") -> tuple[np.ndarray, np.dtype]:
+    """Return ``(work, out_dtype)``: ``work`` is a float32/float64 array to compute with.
+
+    ``work`` may share memory with ``x`` (callers must not write into it).
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{fname}: {argname} must be a real number or array, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists and the like
+        raise ValueError(f"{fname}: could not convert {argname} ({type(x).__name__}) to an array: {exc}") from None
+    dt = arr.dtype
+    if dt.kind in "biu":
+        return arr.astype(np.float64), np.dtype(np.float64)
+    if dt.kind == "f":
+        if dt == np.float16:
+            return arr.astype(np.float32), dt
+        if dt in (np.float32, np.float64):
+            return arr, dt
+        return arr.astype(np.float64), np.dtype(np.float64)
+    what = type(x).__name__ if not isinstance(x, np.ndarray) else f"ndarray of dtype {dt}"
+    if isinstance(x, (list, tuple)):
+        what = f"{type(x).__name__} converting to dtype {dt}"
+    raise TypeError(f"{fname}: {argname} must be real numbers (bool, int or float), got {what}")
+
+
+def out_dtype(*dtypes: np.dtype) -> np.dtype:
+    """Common output dtype of several coerced inputs (float16 < float32 < float64)."""
+    return np.result_type(*dtypes)
+
+
+def real_scalar(value: Any, fname: str, argname: str) -> float:
+    """Validate a real, finite hyper-parameter (alpha, beta, ...) and return it as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fname}: {argname} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{fname}: {argname} must be finite, got {value}")
+    return value
+
+
+def elementwise(core: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """Wrap ``core(work_array, **kwargs)`` with coercion and the dtype/0-d output rule."""
+
+    @functools.wraps(core)
+    def wrapper(x, *args, **kwargs):
+        work, dt = as_float_array(x, core.__name__)
+        with np.errstate(under="ignore"):  # underflow to 0 is the intended result everywhere
+            out = core(work, *args, **kwargs)
+        return np.asarray(out, dtype=dt)  # np.asarray keeps 0-d results as 0-d arrays
+
+    return wrapper
+
+
+# --- kernels on already-coerced float arrays -------------------------------------------------
+
+def sigmoid_k(x: np.ndarray) -> np.ndarray:
+    """sigma(x) via z = exp(-|x|): 1/(1+z) for x >= 0, z/(1+z) otherwise (never overflows)."""
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+
+
+def dsigmoid_k(x: np.ndarray) -> np.ndarray:
+    """sigma'(x) = z/(1+z)^2 with z = exp(-|x|) (even in x; no cancellation unlike s(1-s))."""
+    z = np.exp(-np.abs(x))
+    return z / ((1.0 + z) * (1.0 + z))
+
+
+def softplus_k(x: np.ndarray) -> np.ndarray:
+    """log(1 + e^x) as max(x, 0) + log1p(exp(-|x|)) (never overflows; inf -> inf, -inf -> 0)."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))

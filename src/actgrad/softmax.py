@@ -1,0 +1,108 @@
+r"""Softmax, log-softmax, the softmax VJP and the (teaching-only) softmax Jacobian.
+
+Re-exported by :mod:`actgrad.activations`. Inputs follow the package's coercion rule
+(float32 -> float32, float64 -> float64, ints -> float64, a 0-d result for 0-d input is not
+possible here because softmax needs an axis: 0-d input raises ``ValueError``).
+Rows (slices along ``axis``) containing ``+inf``, or made only of ``-inf``, give ``nan`` as in PyTorch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._core import as_float_array, out_dtype
+
+__all__ = ["softmax", "log_softmax", "softmax_backward", "softmax_jacobian"]
+
+
+def _prep(x, fname: str, axis: int):
+    work, dt = as_float_array(x, fname)
+    if work.ndim == 0:
+        raise ValueError(f"{fname}: input must have at least one dimension, got a 0-d value")
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{fname}: axis must be an int, got {type(axis).__name__}")
+    if not -work.ndim <= axis < work.ndim:
+        raise ValueError(f"{fname}: axis {axis} is out of range for an input with {work.ndim} dimension(s)")
+    return work, dt
+
+
+def _shifted(work: np.ndarray, axis: int):
+    """x - max(x) along axis, with the max of an all -inf / +inf-containing slice replaced by 0."""
+    m = np.max(work, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return work - m
+
+
+def softmax(x, axis: int = -1) -> np.ndarray:
+    r"""Softmax along ``axis``.
+
+    .. math:: \mathrm{softmax}(x)_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}},\qquad m = \max_j x_j
+
+    Subtracting the max (which changes nothing mathematically) keeps every exponent <= 0,
+    so nothing overflows even at x = 1e4.
+    Shape: same as ``x``. Range: (0, 1), each slice sums to 1 (entries can underflow to 0).
+    """
+    work, dt = _prep(x, "softmax", axis)
+    if work.size == 0:
+        return np.empty(work.shape, dtype=dt)
+    with np.errstate(under="ignore"):
+        e = np.exp(_shifted(work, axis))
+        s = np.sum(e, axis=axis, keepdims=True)
+        ok = np.isfinite(s) & (s > 0)
+        out = np.divide(e, s, out=np.full(e.shape, np.nan, dtype=e.dtype), where=ok)
+    return np.asarray(out, dtype=dt)
+
+
+def log_softmax(x, axis: int = -1) -> np.ndarray:
+    r"""Log-softmax along ``axis``, via the log-sum-exp trick.
+
+    .. math:: \log\mathrm{softmax}(x)_i = (x_i - m) - \log\sum_j e^{x_j - m}
+
+    Use this (not ``log(softmax(x))``, which gives ``-inf`` once an entry underflows) inside
+    cross-entropy. Shape: same as ``x``. Range: (-inf, 0].
+    """
+    work, dt = _prep(x, "log_softmax", axis)
+    if work.size == 0:
+        return np.empty(work.shape, dtype=dt)
+    with np.errstate(under="ignore"):
+        z = _shifted(work, axis)
+        s = np.sum(np.exp(z), axis=axis, keepdims=True)
+        ok = np.isfinite(s) & (s > 0)
+        lse = np.log(np.where(ok, s, 1.0))
+        out = np.where(ok, z - lse, np.nan)
+    return np.asarray(out, dtype=dt)
+
+
+def softmax_backward(dout, s, axis: int = -1) -> np.ndarray:
+    r"""Vector-Jacobian product of softmax, given its *output* ``s``.
+
+    .. math:: \frac{\partial L}{\partial x} = s \odot \Bigl(g - \sum_j g_j s_j\Bigr),
+              \qquad g = \frac{\partial L}{\partial s}
+
+    i.e. :math:`J^\top g` with :math:`J = \mathrm{diag}(s) - s s^\top`, in O(n) per slice
+    instead of building J. Shapes: ``dout`` and ``s`` identical, any number of dimensions;
+    returns that shape. Raises ``ValueError`` if the shapes differ.
+    """
+    g, gdt = _prep(dout, "softmax_backward", axis)
+    sw, sdt = as_float_array(s, "softmax_backward", "s")
+    if g.shape != sw.shape:
+        raise ValueError(f"softmax_backward: dout and s must have the same shape, got {g.shape} and {sw.shape}")
+    dt = out_dtype(gdt, sdt)
+    dot = np.sum(g * sw, axis=axis, keepdims=True)
+    return np.asarray(sw * (g - dot), dtype=dt)
+
+
+def softmax_jacobian(x) -> np.ndarray:
+    r"""Full Jacobian of softmax for a 1-D input (for teaching and checking; O(n^2) memory).
+
+    .. math:: J_{ij} = \frac{\partial s_i}{\partial x_j} = s_i(\delta_{ij} - s_j),
+              \qquad J = \mathrm{diag}(s) - s s^\top
+
+    Shape: ``x`` is (n,); returns (n, n), symmetric, rows sum to 0, singular (J 1 = 0).
+    Raises ``ValueError`` for input that is not 1-D; use :func:`softmax_backward` for batches.
+    """
+    work, _ = as_float_array(x, "softmax_jacobian")
+    if work.ndim != 1:
+        raise ValueError(f"softmax_jacobian: x must be 1-D (one vector), got shape {work.shape}; "
+                         "use softmax_backward for batches")
+    s = softmax(x)
+    return np.diag(s) - np.outer(s, s)
