@@ -6,7 +6,7 @@ derivative; :mod:`actgrad.mlp` builds a from-scratch multilayer perceptron on to
 remaining modules train it, check its gradients, diagnose gradient flow and plot the results.
 Every result is tested against PyTorch autograd in float64.
 """
-from . import activations, losses, init, mlp, optim, gradcheck, diagnostics, plotting, datasets
+from . import activations, losses, init, mlp, optim, gradcheck, diagnostics, plotting, datasets, experiments
 from .activations import ACTIVATIONS
 from .mlp import MLP
 
