@@ -1,0 +1,220 @@
+"""actgrad.mlp.MLP against PyTorch autograd (float64, copied weights) and finite differences."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from actgrad import gradcheck
+from actgrad.activations import ACTIVATIONS
+from actgrad.mlp import MLP, LayerCache
+
+# independent oracle: torch.nn.functional for every activation name in the registry
+TORCH_ACT = {
+    "sigmoid": lambda z: torch.sigmoid(z),
+    "tanh": lambda z: torch.tanh(z),
+    "relu": lambda z: F.relu(z),
+    "leaky_relu": lambda z, alpha=0.01: F.leaky_relu(z, negative_slope=alpha),
+    "elu": lambda z, alpha=1.0: F.elu(z, alpha=alpha),
+    "selu": lambda z: F.selu(z),
+    "gelu": lambda z, approximate="none": F.gelu(z, approximate=approximate),
+    "silu": lambda z: F.silu(z),
+    "softplus": lambda z, beta=1.0, threshold=20.0: F.softplus(z, beta=beta, threshold=threshold),
+    "mish": lambda z: F.mish(z),
+    "identity": lambda z: z,
+    "softmax": lambda z: torch.softmax(z, dim=-1),
+}
+NAMES = sorted(ACTIVATIONS) + ["prelu"]
+LOSS_SIZES = {"softmax_cross_entropy": 3, "mse": 2, "bce": 1}
+
+
+def torch_reference(model, X, target, loss, hidden, out_act=None):
+    """Forward/backward in torch float64 with the model's weights copied (torch Linear weight = W.T)."""
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in model.params.items()}
+    x = torch.tensor(X, dtype=torch.float64)
+    zs, As = [], []
+    for l in range(1, model.num_layers + 1):
+        z = F.linear(x, p[f"W{l}"].T, p[f"b{l}"])
+        if l < model.num_layers:
+            name, kw = hidden[l - 1]
+            x = F.prelu(z, p[f"a{l}"]) if name == "prelu" else TORCH_ACT[name](z, **kw)
+        else:
+            x = z if out_act is None else TORCH_ACT[out_act](z)
+        zs.append(z)
+        As.append(x)
+    if loss == "softmax_cross_entropy":
+        L = F.cross_entropy(x, torch.tensor(target))
+    elif loss == "mse":
+        L = F.mse_loss(x, torch.tensor(target))
+    else:
+        L = F.binary_cross_entropy_with_logits(x, torch.tensor(target))
+    L.backward()
+    return L.item(), {k: v.grad.numpy() for k, v in p.items()}, zs, As
+
+
+def _problem(loss, n_in=4, N=9, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, n_in))
+    k = LOSS_SIZES[loss]
+    if loss == "softmax_cross_entropy":
+        y = rng.integers(0, k, size=N)
+    elif loss == "mse":
+        y = rng.standard_normal((N, k))
+    else:
+        y = rng.random((N, k))  # soft targets in [0, 1]
+    return X, y, k
+
+
+@pytest.mark.parametrize("loss", list(LOSS_SIZES))
+@pytest.mark.parametrize("act", NAMES)
+def test_gradients_match_torch(act, loss):
+    X, y, k = _problem(loss)
+    model = MLP([4, 7, 6, k], activation=act, seed=1)
+    if act == "prelu":  # distinct slopes so that a mix-up between units shows
+        for l in (1, 2):
+            model.params[f"a{l}"][:] = np.linspace(-0.3, 0.6, model.params[f"a{l}"].size)
+    value, grads = model.loss(X, y, loss=loss)
+    t_value, t_grads, zs, As = torch_reference(model, X, y, loss, [(act, {})] * 2)
+    assert value == pytest.approx(t_value, rel=1e-12)
+    assert list(grads) == list(model.params)
+    for key, g in grads.items():
+        assert g.shape == model.params[key].shape and g.dtype == np.float64
+        assert gradcheck.rel_error(g, t_grads[key]) < 1e-10, (key, gradcheck.rel_error(g, t_grads[key]))
+    out, caches = model.forward(X)
+    assert len(caches) == 3 and all(isinstance(c, LayerCache) for c in caches)
+    np.testing.assert_array_equal(caches[0].x, X)
+    for c, z, a in zip(caches, zs, As):
+        np.testing.assert_allclose(c.z, z.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(c.a, a.detach().numpy(), rtol=1e-12, atol=1e-14)
+    if act == "prelu":
+        assert {"a1", "a2"} <= set(grads) and "a3" not in model.params
+
+
+@pytest.mark.parametrize("act", NAMES)
+def test_gradients_match_finite_differences(act):
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((5, 3)), rng.integers(0, 3, size=5)
+    model = MLP([3, 6, 5, 3], activation=act, seed=3)
+    _, caches = model.forward(X)
+    assert min(np.abs(c.z).min() for c in caches) > 1e-4  # no finite difference straddles a kink
+    errs = gradcheck.check_gradients(model, X, y, h=1e-6)
+    assert max(errs.values()) < 1e-6, errs
+
+
+@pytest.mark.parametrize("act,kw", [
+    ("leaky_relu", {"alpha": 0.2}), ("elu", {"alpha": 0.5}), ("gelu", {"approximate": "tanh"}),
+    ("softplus", {"beta": 2.0, "threshold": 1.0}),
+])
+def test_activation_kwargs(act, kw):
+    X, y, k = _problem("softmax_cross_entropy")
+    model = MLP([4, 8, 8, k], activation=act, seed=0, **kw)
+    value, grads = model.loss(X, y)
+    t_value, t_grads, _, _ = torch_reference(model, X, y, "softmax_cross_entropy", [(act, kw)] * 2)
+    assert value == pytest.approx(t_value, rel=1e-12)
+    for key in grads:
+        assert gradcheck.rel_error(grads[key], t_grads[key]) < 1e-10
+
+
+def test_list_of_activations_and_output_activation():
+    X, y, k = _problem("mse")
+    for out_act in ("sigmoid", "tanh", "softmax"):
+        model = MLP([4, 6, 5, 4, k], activation=["tanh", ("leaky_relu", {"alpha": 0.3}), "prelu"],
+                    output_activation=out_act, seed=4)
+        assert model.activations == ["tanh", "leaky_relu", "prelu", out_act]
+        value, grads = model.loss(X, y, loss="mse")
+        t_value, t_grads, _, _ = torch_reference(
+            model, X, y, "mse", [("tanh", {}), ("leaky_relu", {"alpha": 0.3}), ("prelu", {})], out_act)
+        assert value == pytest.approx(t_value, rel=1e-12)
+        assert set(grads) == set(model.params) == set(t_grads)
+        for key in grads:
+            assert gradcheck.rel_error(grads[key], t_grads[key]) < 1e-10, key
+    model = MLP([4, 6, 5, k], activation=["identity", "relu"], seed=4)  # a linear hidden layer
+    value, grads = model.loss(X, y, loss="mse")
+    t_value, t_grads, _, _ = torch_reference(model, X, y, "mse", [("identity", {}), ("relu", {})])
+    assert value == pytest.approx(t_value, rel=1e-12)
+    assert max(gradcheck.rel_error(grads[key], t_grads[key]) for key in grads) < 1e-10
+
+
+def test_backward_matches_numerical_vjp():
+    rng = np.random.default_rng(5)
+    model = MLP([3, 4, 2], activation="silu", seed=0)
+    X = rng.standard_normal((4, 3))
+    dout = rng.standard_normal((4, 2))
+    grads = model.backward(dout, model.forward(X)[1])
+    num = gradcheck.numerical_vjp(lambda W: model(X), model.params["W1"], dout)
+    assert gradcheck.rel_error(grads["W1"], num) < 1e-7
+
+
+def test_float32_end_to_end():
+    X, y, k = _problem("softmax_cross_entropy")
+    m64 = MLP([4, 16, 16, k], activation="gelu", seed=0)
+    m32 = MLP([4, 16, 16, k], activation="gelu", seed=0, dtype=np.float32)
+    for loss, target in (("softmax_cross_entropy", y), ("mse", np.zeros((9, k))),
+                         ("bce", np.full((9, k), 0.5))):
+        for X_in in (X, X.astype(np.float32)):
+            out, caches = m32.forward(X_in)
+            assert out.dtype == np.float32
+            assert all(a.dtype == np.float32 for c in caches for a in c)
+            v32, g32 = m32.loss(X_in, target, loss=loss)
+            v64, g64 = m64.loss(X, target, loss=loss)
+            assert v32 == pytest.approx(v64, rel=1e-4)
+            for key in g32:
+                assert g32[key].dtype == np.float32, key
+                assert gradcheck.rel_error(g32[key], g64[key]) < 1e-4
+    p32 = MLP([4, 5, 3], activation="prelu", seed=0, dtype=np.float32)
+    assert all(v.dtype == np.float32 for v in p32.loss(X, y)[1].values())
+    assert p32.predict(X).shape == (9,)
+
+
+def test_init_and_prelu_defaults():
+    m = MLP([4, 5, 3], activation="prelu", init="torch", seed=0)
+    assert list(m.params) == ["W1", "b1", "a1", "W2", "b2"]
+    np.testing.assert_array_equal(m.params["a1"], np.full(5, 0.25))
+    assert np.any(m.params["b1"] != 0)
+    m = MLP([4, 5, 3], init="xavier", seed=0)
+    assert not np.any(m.params["b1"]) and m.params["W1"].shape == (4, 5)
+    m2 = MLP([4, 5, 3], init="xavier", seed=0)
+    np.testing.assert_array_equal(m.params["W2"], m2.params["W2"])
+    m3 = MLP([4, 5, 3], init=lambda shape, rng, dtype: np.ones(shape, dtype), seed=0)
+    np.testing.assert_array_equal(m3.params["W1"], np.ones((4, 5)))
+
+
+def test_predict():
+    m = MLP([2, 3], activation="relu", seed=0)
+    m.params["W1"][:] = [[1, 0, 0], [0, 0, 1]]
+    np.testing.assert_array_equal(m.predict([[1.0, 0.0], [0.0, 1.0], [-1, -2]]), [0, 2, 1])
+    b = MLP([2, 1], seed=0)
+    b.params["W1"][:] = [[1.0], [0.0]]
+    np.testing.assert_array_equal(b.predict([[1.0, 0.0], [-1.0, 0.0]]), [1, 0])
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="unknown activation 'relu6x'"):
+        MLP([2, 3, 2], activation="relu6x")
+    with pytest.raises(ValueError, match="unknown init"):
+        MLP([2, 3, 2], init="kaiminng")
+    with pytest.raises(ValueError, match="layer_sizes"):
+        MLP([2])
+    with pytest.raises(ValueError, match="layer_sizes"):
+        MLP([2, 0, 1])
+    with pytest.raises(ValueError, match="2 activations for 1 hidden"):
+        MLP([2, 3, 2], activation=["relu", "tanh"])
+    with pytest.raises(TypeError, match="dtype"):
+        MLP([2, 3, 2], dtype=np.int32)
+    m = MLP([2, 3, 2], seed=0)
+    with pytest.raises(ValueError, match=r"X must have shape \(N, 2\), got \(4, 3\)"):
+        m.forward(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"X must have shape"):
+        m.forward(np.ones(2))
+    with pytest.raises(TypeError, match="numeric"):
+        m.forward([["a", "b"]])
+    out, caches = m.forward(np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"dout has shape \(4, 3\), expected \(4, 2\)"):
+        m.backward(np.ones((4, 3)), caches)
+    with pytest.raises(ValueError, match="expected 2 caches, got 1"):
+        m.backward(np.ones((4, 2)), caches[:1])
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        m.loss(np.ones((4, 2)), np.zeros(4, dtype=int), loss="hinge")
+    with pytest.raises(ValueError, match="labels must have shape"):
+        m.loss(np.ones((4, 2)), np.zeros(3, dtype=int))
+    with pytest.raises(ValueError, match="target must have the output's shape"):
+        m.loss(np.ones((4, 2)), np.zeros((4, 3)), loss="mse")
