@@ -1,0 +1,149 @@
+"""``autograde``: grade every submission of one or all assignments, headless, with progress.
+
+Each submission is graded by nbgrader's own ``Autograde`` converter (through ``NbGraderAPI``), one
+(assignment, student) pair at a time, so one broken submission (an infinite loop is interrupted by
+``Execute.timeout``; a kernel that kills itself fails only that submission) never stops the batch.
+
+Extension points for sandboxed / parallel grading (``course.sandbox``, ``course.parallel``):
+``kernel_manager_class`` is handed to every kernel nbgrader starts (via :class:`CourseExecute`),
+and :func:`grade_one` grades a single submission, so a parallel runner can call it per worker.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.preprocessors import Execute
+from traitlets import Type
+
+from . import ROOT
+from .nbg import ensure_in_gradebook, gradebook, load_config, make_api, resolve_assignments
+
+
+class CourseExecute(Execute):
+    """nbgrader's ``Execute`` with a configurable kernel manager class (the sandbox hook).
+
+    nbgrader's ``Execute.__init__`` forces ``AsyncKernelManager`` and so ignores configuration;
+    ``CourseExecute.manager_class`` (config) takes effect after construction.
+    """
+
+    manager_class = Type(None, allow_none=True,
+                         help="jupyter_client kernel manager class for grading kernels").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.manager_class is not None:
+            self.kernel_manager_class = self.manager_class
+
+
+@dataclass
+class GradeResult:
+    assignment: str
+    student: str
+    ok: bool
+    seconds: float
+    score: float | None = None
+    max_score: float | None = None
+    log: str = ""
+
+
+def submissions(root: Path | str = ROOT, assignments=None, students=None) -> list[tuple[str, str]]:
+    """(assignment, student) pairs found under ``submitted/<student>/<assignment>/``."""
+    root = Path(root)
+    pairs = []
+    for a in resolve_assignments(assignments):
+        for d in sorted((root / "submitted").glob(f"*/{a}")):
+            s = d.parent.name
+            if d.is_dir() and (not students or s in students) and any(d.glob("*.ipynb")):
+                pairs.append((a, s))
+    return pairs
+
+
+def grading_config(root: Path | str = ROOT, timeout: int | None = None, kernel_manager_class=None):
+    """The configuration autograde runs with (the course's, plus the hooks above)."""
+    from nbgrader.converters.autograde import Autograde
+
+    overrides = {}
+    if timeout is not None:
+        overrides["Execute.timeout"] = timeout
+    cfg = load_config(root, **overrides)
+    pre = [CourseExecute if p is Execute else p
+           for p in Autograde.class_traits()["autograde_preprocessors"].default_value]
+    cfg.Autograde.autograde_preprocessors = pre
+    if kernel_manager_class is not None:
+        cfg.CourseExecute.manager_class = kernel_manager_class
+    return cfg
+
+
+def score_of(root, assignment: str, student: str, config=None):
+    """(score, max_score) of one submission from the gradebook, or (None, None)."""
+    from nbgrader.api import MissingEntry
+
+    with gradebook(root, config) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return None, None
+        return sub.score, sub.max_score
+
+
+def grade_one(api, assignment: str, student: str, force: bool = False) -> GradeResult:
+    """Autograde one submission with an existing API object; never raises on a bad submission."""
+    root = api.coursedir.root
+    t0 = time.perf_counter()
+    res = api.autograde(assignment, student, force=force, create=True)
+    seconds = time.perf_counter() - t0
+    ok = bool(res.get("success"))
+    graded = (Path(root) / "autograded" / student / assignment).is_dir()
+    score, max_score = score_of(root, assignment, student, api.config) if ok and graded else (None, None)
+    if not ok:
+        score = None
+    log = (res.get("log", "") + res.get("error", "")) if not ok else ""
+    return GradeResult(assignment, student, ok and graded, seconds, score, max_score, log)
+
+
+def autograde(assignments=None, students=None, *, root: Path | str = ROOT, jobs: int = 1,
+              sandbox: bool = False, progress: bool = True, force: bool = False,
+              timeout: int | None = None, kernel_manager_class=None) -> list[GradeResult]:
+    """Grade the submissions of ``assignments`` (default all) by ``students`` (default all).
+
+    Already-graded submissions are skipped unless they changed since, or ``force``. A failed
+    submission is reported (``ok=False``, nbgrader's log in ``.log``) and grading goes on.
+    ``jobs`` and ``sandbox`` are reserved for ``course.parallel`` / ``course.sandbox``.
+    """
+    if jobs != 1 or sandbox:
+        raise NotImplementedError("parallel and sandboxed grading are provided by course.parallel "
+                                  "and course.sandbox")
+    root = Path(root).resolve()
+    assignments = resolve_assignments(assignments)
+    pairs = submissions(root, assignments, students)
+    cfg = grading_config(root, timeout, kernel_manager_class)
+    ensure_in_gradebook(sorted({a for a, _ in pairs}), root, cfg)
+    api = make_api(root, cfg)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(pairs), desc="autograde", unit="nb", file=sys.stderr)
+    results = []
+    for a, s in pairs:
+        if bar is not None:
+            bar.set_postfix_str(f"{a.split('_')[0]} {s}")
+        r = grade_one(api, a, s, force=force)
+        results.append(r)
+        if bar is not None:
+            bar.update(1)
+            if not r.ok:
+                bar.write(f"FAILED {a} {s}: see the log above / `python -m course autograde -v`")
+    if bar is not None:
+        bar.close()
+    return results
+
+
+def format_results(results) -> str:
+    lines = [f"{'assignment':28} {'student':16} {'score':>12} {'time':>7}"]
+    for r in results:
+        score = f"{r.score:g}/{r.max_score:g}" if r.score is not None else "FAILED"
+        lines.append(f"{r.assignment:28} {r.student:16} {score:>12} {r.seconds:6.1f}s")
+    return "\n".join(lines)

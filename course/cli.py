@@ -1,0 +1,107 @@
+"""``python -m course <command>``: the course's student and instructor commands."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import ASSIGNMENTS, ROOT
+
+HELP = f"""\
+Student:
+  python -m course check exercises/a1_activation_derivatives/a1_activation_derivatives.ipynb
+Instructor (run from the course repository):
+  python -m course release [A ...]             regenerate exercises/ from solutions/
+  python -m course collect A SOURCE            SOURCE: folder of <student>_<A>.ipynb files or LMS zip
+  python -m course autograde [A ...] [-s S]    grade every submission (headless, with progress)
+  python -m course feedback [A ...] [-s S]     HTML feedback without hidden tests -> feedback/
+  python -m course grades                      grades.csv, grades_by_question.csv, grades.png
+Assignments: {", ".join(ASSIGNMENTS)} (or a1 ... a4); none given = all.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m course", description=__doc__, epilog=HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", type=Path, default=ROOT, help="course directory (default: this repo)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="self-check a notebook: run it, exit 1 if a visible test fails")
+    c.add_argument("notebooks", nargs="+", type=Path)
+    c.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
+
+    r = sub.add_parser("release", help="regenerate exercises/<A>/ from solutions/<A>/")
+    r.add_argument("assignments", nargs="*")
+    r.add_argument("--no-db", action="store_true", help="do not touch the gradebook")
+
+    co = sub.add_parser("collect", help="place submissions into submitted/<student>/<A>/")
+    co.add_argument("assignment")
+    co.add_argument("source", type=Path)
+    co.add_argument("--regexp", help="named regexp with student_id and file_id groups")
+
+    a = sub.add_parser("autograde", help="grade submissions headless")
+    a.add_argument("assignments", nargs="*")
+    a.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
+    a.add_argument("--force", action="store_true", help="re-grade already graded submissions")
+    a.add_argument("--timeout", type=int, help="seconds per cell (default: nbgrader_config.py)")
+    a.add_argument("-v", "--verbose", action="store_true", help="print nbgrader's log of failures")
+
+    f = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
+    f.add_argument("assignments", nargs="*")
+    f.add_argument("-s", "--student", action="append")
+
+    g = sub.add_parser("grades", help="export grades (CSV) and a per-question figure (PNG)")
+    g.add_argument("--csv", type=Path, help="default: grades.csv")
+    g.add_argument("--by-question", type=Path, help="default: grades_by_question.csv")
+    g.add_argument("--figure", type=Path, help="default: grades.png")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    root = args.root.resolve()
+    from .nbg import resolve_assignments
+
+    if args.command == "check":
+        from .check import check
+        return check(args.notebooks, args.timeout)
+
+    if args.command == "release":
+        from .release import release
+        for nb in release(resolve_assignments(args.assignments), root, db=not args.no_db):
+            print(f"released {nb.relative_to(root)}")
+        return 0
+
+    if args.command == "collect":
+        from .collect import collect
+        [assignment] = resolve_assignments([args.assignment])
+        found = collect(assignment, args.source, root=root, regexp=args.regexp)
+        print(f"{len(found)} submission(s) of {assignment} in submitted/")
+        return 0
+
+    if args.command == "autograde":
+        from .autograde import autograde, format_results
+        results = autograde(args.assignments, args.student, root=root, force=args.force,
+                            timeout=args.timeout)
+        print(format_results(results))
+        failed = [r for r in results if not r.ok]
+        if args.verbose:
+            for r in failed:
+                print(f"\n===== {r.assignment} {r.student} =====\n{r.log}")
+        if failed:
+            print(f"{len(failed)} submission(s) could not be graded (score 0 until fixed); "
+                  "rerun with -v for nbgrader's log.", file=sys.stderr)
+        return 1 if failed else 0
+
+    if args.command == "feedback":
+        from .feedback import feedback
+        written = feedback(args.assignments, args.student, root=root)
+        print(f"{len(written)} feedback file(s) in feedback/ (hidden tests removed)")
+        return 0
+
+    if args.command == "grades":
+        from .grades import export
+        for path in export(root, args.csv, args.by_question, args.figure):
+            print(f"wrote {path}")
+        return 0
+    return 2

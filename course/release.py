@@ -1,0 +1,42 @@
+"""``release``: regenerate ``exercises/`` from ``solutions/`` with ``nbgrader generate_assignment``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import ROOT
+from .nbg import load_config, make_api, run
+
+
+def normalize_notebook(path: Path) -> None:
+    """Rewrite a notebook in one canonical form (sorted keys, indent 1, no outputs, newline at end).
+
+    generate_assignment's output is already deterministic; this pins the byte layout too, so the
+    committed release can be compared byte for byte with a fresh one.
+    """
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def release(assignments, root: Path | str = ROOT, db: bool = True) -> list[Path]:
+    """Generate the student version of each assignment into ``exercises/<id>/``.
+
+    With ``db=True`` (the default) the gradebook records the assignment and its grade cells, which
+    autograding needs. ``db=False`` touches no gradebook (used by the sync test). Returns the
+    notebooks written.
+    """
+    root = Path(root).resolve()
+    overrides = {} if db else {"GenerateAssignment.no_database": True}
+    api = make_api(root, load_config(root, **overrides))
+    written = []
+    for a in assignments:
+        run(api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
+        for nb in sorted((root / "exercises" / a).glob("*.ipynb")):
+            normalize_notebook(nb)
+            written.append(nb)
+    return written

@@ -1,0 +1,46 @@
+"""nbgrader configuration for the course (read by `nbgrader ...` and by `python -m course ...`).
+
+Run every nbgrader command from the repository root, which is the course directory.
+"""
+import os
+import sys
+
+# Make the `course` package (feedback scrubber, CLI) importable when the `nbgrader` script runs.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+c = get_config()  # noqa: F821 (injected by traitlets)
+
+c.CourseDirectory.course_id = "actgrad"
+# solutions/<id>/<id>.ipynb are the instructor's sources; exercises/<id>/ is the student release
+# (committed and published on the website). Student work and grades live in ignored folders.
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "gradebook.db")
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# Stub that replaces every ### BEGIN SOLUTION ... ### END SOLUTION region in the release.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Grading: every test is fast (well under a second); a cell that runs longer than this is
+# interrupted (infinite loop) and grading moves on to the next cell.
+c.Execute.timeout = 20
+c.Execute.startup_timeout = 60
+# An edited or deleted test cell is put back from the gradebook, never trusted.
+c.Autograde.create_student = True
+
+# Feedback for students must show neither the source nor the output of hidden tests.
+from course.scrub import ScrubHiddenTests  # noqa: E402
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+
+# `python -m course collect A SOURCE` (nbgrader zip_collect): submissions are files named
+# <student_id>_<notebook>.ipynb, e.g. alice_a1_activation_derivatives.ipynb, loose in a folder or
+# inside LMS zip files. Override the pattern with `--regexp`.
+c.ZipCollectApp.collector_plugin = "nbgrader.plugins.zipcollect.FileNameCollectorPlugin"
