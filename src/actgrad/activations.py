@@ -237,7 +237,8 @@ def selu(x):
     :math:`\alpha \approx 1.6733`, :math:`\lambda \approx 1.0507` (:data:`SELU_ALPHA`, :data:`SELU_LAMBDA`)
     make zero mean / unit variance a fixed point for LeCun-normal weights. Range: (-1.7581, inf).
     """
-    return SELU_LAMBDA * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+    with np.errstate(over="ignore"):  # lambda * x rounds to inf only for x > 1.7e308: that is the right answer
+        return SELU_LAMBDA * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
 
 
 @elementwise
