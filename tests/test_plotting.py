@@ -204,3 +204,18 @@ def test_plot_matrix_symmetric_with_colorbar():
     assert len(ax.figure.axes) == 1
     with pytest.raises(ValueError, match="plot_matrix"):
         P.plot_matrix(np.zeros(3))
+
+
+def test_derivative_jump_is_a_gap_not_a_segment():
+    x = np.linspace(-2, 2, 401)
+    ax = P.plot_activation("relu", x=x)
+    f, df = ax.get_lines()
+    xs, ys = np.asarray(df.get_xdata()), np.asarray(df.get_ydata())
+    assert np.isnan(ys).sum() == 1                        # one break, at the kink
+    finite = ys[np.isfinite(ys)]
+    assert set(np.unique(finite)) == {0.0, 1.0}           # no intermediate values drawn
+    np.testing.assert_array_equal(finite, (x > 0).astype(float))   # ReLU'(0) = 0 (PyTorch)
+    assert 0 < xs[np.isnan(ys)][0] < x[201]
+    # a smooth derivative is not broken
+    ax = P.plot_activation("gelu", x=x)
+    assert np.isfinite(ax.get_lines()[1].get_ydata()).all()

@@ -122,6 +122,18 @@ def _mean_band(ax, x, Y, color, label, band, **line_kw):
     return line
 
 
+def _break_jumps(x, y, frac=0.1):
+    """Insert NaN inside isolated jumps of ``y`` so a step (ReLU' at 0) is not drawn as a
+    vertical segment. A jump: ``|dy| > frac * ptp(y)`` and > 10x both neighbouring steps."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1 or y.size < 3 or not np.isfinite(y).all():
+        return x, y
+    d = np.abs(np.diff(y))
+    nb = np.maximum(np.r_[0.0, d[:-1]], np.r_[d[1:], 0.0])
+    idx = np.flatnonzero((d > frac * np.ptp(y)) & (d > 10 * nb)) + 1
+    return np.insert(x, idx, (x[idx - 1] + x[idx]) / 2), np.insert(y, idx, np.nan)
+
+
 def _resolve_fns(spec):
     """``(label, fn, prime_or_None, colour_key)`` from a name, a record or a tuple of callables."""
     if isinstance(spec, str):
@@ -152,7 +164,9 @@ def plot_activation(name_or_fns, x=None, ax=None, derivative=True, label=None, c
     ``name_or_fns``: a name from ``ACTIVATIONS`` (or ``"linear"``), a record with ``.fn`` and
     ``.prime``, a callable, or a ``(fn, prime)`` pair. ``x``: 1-D grid, default 501 points on
     [-5, 5]. The colour is ``PALETTE[name]`` unless ``color`` is given. Draws 2 lines (1 with
-    ``derivative=False`` or no derivative known) labelled ``name`` and ``name'``.
+    ``derivative=False`` or no derivative known) labelled ``name`` and ``name'``; a jump of the
+    derivative (ReLU, leaky ReLU, SELU at 0) is left as a gap (a NaN point), not a vertical
+    segment that would suggest intermediate values.
     """
     ax = _axes(ax, "plot_activation")
     name, fn, prime, key = _resolve_fns(name_or_fns)
@@ -163,7 +177,7 @@ def plot_activation(name_or_fns, x=None, ax=None, derivative=True, label=None, c
     color = color or color_for(key, len(ax.get_lines()) // 2)
     ax.plot(x, fn(x), color=color, label=label)
     if derivative and prime is not None:
-        ax.plot(x, prime(x), color=color, linestyle="--", label=f"{label}'")
+        ax.plot(*_break_jumps(x, prime(x)), color=color, linestyle="--", label=f"{label}'")
     _label_axes(ax, "$x$", "$f(x)$, $f'(x)$")
     ax.legend()
     return ax
@@ -356,6 +370,8 @@ def plot_matrix(M, ax=None, title=None, cmap="RdBu_r", symmetric=True, colorbar=
     lims = dict(vmin=-vmax, vmax=vmax) if symmetric else {}
     im = ax.imshow(M, cmap=cmap, interpolation="nearest", **lims)
     ax.grid(False)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     if colorbar:
         ax.figure.colorbar(im, ax=ax)
     _label_axes(ax, xlabel, ylabel, title)
