@@ -72,7 +72,7 @@ class SGD(Optimizer):
                 buf = st["momentum_buffer"] = g.copy()
             else:
                 buf *= self.momentum
-                buf += (1.0 - self.dampening) * g
+                buf += g if self.dampening == 0 else (1.0 - self.dampening) * g
             g = g + self.momentum * buf if self.nesterov else buf
         p -= self.lr * g
 
@@ -182,7 +182,8 @@ class History:
     epoch, classification losses only), ``val_loss``/``val_accuracy`` (if validation data given).
     Per step: ``step_loss``, ``grad_norms`` (array ``[steps, L]``: Frobenius norm of each layer's
     :math:`\partial\mathcal L/\partial W_l` before clipping; column ``l-1`` is layer ``l``, named in
-    ``layer_names``) and ``grad_norm_total`` (joint 2-norm of all gradients before clipping).
+    ``layer_names``) and ``grad_norm_total`` (joint 2-norm of all gradients before clipping);
+    ``steps_per_epoch`` and :meth:`epoch_grad_norms` give the per-epoch means.
     """
     loss: list = field(default_factory=list)
     accuracy: list = field(default_factory=list)
@@ -192,6 +193,14 @@ class History:
     grad_norms: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     grad_norm_total: list = field(default_factory=list)
     layer_names: list = field(default_factory=list)
+    steps_per_epoch: int = 0
+
+    def epoch_grad_norms(self) -> np.ndarray:
+        """Mean of ``grad_norms`` over each epoch's steps: array ``[epochs, L]``."""
+        n = self.steps_per_epoch
+        if not n or len(self.grad_norms) == 0:
+            return np.zeros((0, len(self.layer_names)))
+        return self.grad_norms.reshape(-1, n, self.grad_norms.shape[1]).mean(axis=1)
 
 
 def _accuracy(model, X, y) -> float:
@@ -220,8 +229,8 @@ def train(model, X, y, optimizer, epochs: int = 10, batch_size: int = 64, loss="
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     classify = isinstance(loss, str) and loss in _CLASSIFICATION
     names = [f"W{l}" for l in range(1, model.num_layers + 1)]
-    hist, norms = History(layer_names=names), []
     n = len(X)
+    hist, norms = History(layer_names=names, steps_per_epoch=-(-n // batch_size)), []
     bar = tqdm(range(epochs), desc="train", unit="epoch", disable=not progress, leave=True)
     for _ in bar:
         perm = rng.permutation(n)
