@@ -16,9 +16,8 @@ nbgrader executes a submission with the grader's own permissions, so student cod
   grading process) with no capabilities; a non-root grader gets a user namespace instead, in
   which the kernel counts only the sandbox's own processes.
 
-``SandboxedKernelManager`` does this for any jupyter_client user; ``SandboxedExecute`` is the
-nbgrader ``Execute`` preprocessor that uses it, and ``nbgrader_config`` returns the config
-that puts it in autograde's pipeline.
+``SandboxedKernelManager`` does this for any jupyter_client user; :func:`configure` points
+the course's grading configuration (``course.autograde.CourseExecute``) at it.
 """
 from __future__ import annotations
 
@@ -34,7 +33,6 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer, List, Unicode
-from traitlets.config import Config
 
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`)"
 UID_BASE = 1_900_000_000  # throw-away uids for root graders: UID_BASE + 8 * pid + k
@@ -104,9 +102,7 @@ def interpreter_paths(python: str) -> tuple[str, ...]:
             " os.path.dirname(os.path.realpath(sys.executable)), *sys.path]))")
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONSAFEPATH": "1"}).stdout
-    paths = {os.path.realpath(p) for p in json.loads(out) if p and os.path.exists(p)}
-    paths |= {os.path.abspath(p) for p in json.loads(out) if p and os.path.exists(p)}
-    return tuple(sorted(paths))
+    return tuple(sorted({os.path.realpath(p) for p in json.loads(out) if p and os.path.exists(p)}))
 
 
 def _under(path: str, parent: str) -> bool:
@@ -119,42 +115,50 @@ def _depth(path: str) -> int:
 
 @dataclass
 class Plan:
-    """The mount layout of one sandbox; ``argv()`` turns it into bwrap options."""
+    """The mount layout of one sandbox; ``argv()`` turns it into bwrap options.
+
+    Paths are made absolute and real. Hidden folders become empty tmpfs mounts (hidden files
+    read as empty); a readable path is bound back read-only only when a hidden folder (or the
+    private /tmp) covers it and it does not itself contain a hidden path.
+    """
     hidden: list[str]                       # replaced by empty tmpfs
-    readable: list[str]                     # bound back read-only if under a hidden path
+    readable: list[str]                     # bound back read-only where covered
     writable: list[str]                     # bound read-write (the work folder, the ipc folder)
     tmp_size: int = 256 * 2**20
     env: dict[str, str] = field(default_factory=dict)
 
     def argv(self) -> list[str]:
-        hidden = sorted({os.path.abspath(p) for p in self.hidden}, key=_depth)
-        ops: list[tuple[str, str]] = [("tmpfs", h) for h in hidden]
-        # Only paths under a hidden one need re-binding; never re-expose a hidden path itself.
-        for kind, paths in (("ro", self.readable), ("rw", self.writable)):
-            for p in sorted({os.path.abspath(p) for p in paths}):
-                covered = [h for h in hidden + ["/tmp"] if _under(p, h)]
-                if kind == "ro" and (not covered or any(_under(h, p) for h in hidden)):
-                    continue
-                ops.append((kind, p))
-        ops.sort(key=lambda op: (_depth(op[1]), op[0] != "tmpfs"))
+        real = lambda paths: sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)})
+        hidden = real(self.hidden)
+        ops = [("tmpfs", h) for h in hidden]
+        ops += [("ro", p) for p in real(self.readable) if not any(_under(h, p) for h in hidden)]
+        ops += [("rw", p) for p in real(self.writable)]
+        ops.sort(key=lambda op: (_depth(op[1]), ("tmpfs", "ro", "rw").index(op[0])))
         args = ["--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", "/tmp"]
-        made: set[str] = set(hidden) | {"/tmp"}
+        mounts = {"/tmp": "tmpfs"}          # path -> kind, of everything mounted so far
         for kind, path in ops:
+            cover = max((m for m in mounts if _under(path, m)), key=_depth, default=None)
             if kind == "tmpfs":
-                args += ["--perms", "0755", "--tmpfs", path]
-                continue
-            # intermediate folders between the covering mount and the path, world-traversable
-            parents = []
-            parent = os.path.dirname(path)
-            while parent not in made and parent != "/" and any(
-                    _under(parent, m) for m in made):
-                parents.append(parent)
-                parent = os.path.dirname(parent)
-            for d in reversed(parents):
-                args += ["--perms", "0755", "--dir", d]
-                made.add(d)
-            args += ["--ro-bind" if kind == "ro" else "--bind", path, path]
-            made.add(path)
+                if os.path.isdir(path):
+                    args += ["--perms", "0755", "--tmpfs", path]
+                else:
+                    args += ["--ro-bind", "/dev/null", path]
+            elif kind == "ro" and (cover is None or mounts[cover] != "tmpfs"):
+                continue                    # already visible read-only (or writable)
+            else:
+                if cover is not None and mounts[cover] == "tmpfs":
+                    parents, parent = [], os.path.dirname(path)
+                    while parent != cover and parent not in mounts:
+                        parents.append(parent)
+                        parent = os.path.dirname(parent)
+                    for d in reversed(parents):
+                        args += ["--perms", "0755", "--dir", d]
+                        mounts[d] = "tmpfs"
+                args += ["--ro-bind" if kind == "ro" else "--bind", path, path]
+            mounts[path] = kind
+        for path in hidden:                 # hidden folders: empty *and* read-only
+            if os.path.isdir(path):
+                args += ["--remount-ro", path]
         for k, v in sorted(self.env.items()):
             args += ["--setenv", k, v]
         return args
@@ -188,6 +192,8 @@ def wrap(kernel_argv: list[str], *, workdir: str, ipc_dir: str, course_root: str
     base_env.update(HOME="/tmp", TMPDIR="/tmp", IPYTHONDIR="/tmp/.ipython",
                     MPLCONFIGDIR="/tmp/.matplotlib", XDG_CACHE_HOME="/tmp/.cache",
                     PYTHONNOUSERSITE="1", **(env or {}))
+    # ipykernel's parent poller would see PID 1 (bwrap) as a dead parent; 1 turns it off.
+    base_env["JPY_PARENT_PID"] = "1"
     plan = Plan(hidden=hidden, readable=readable, writable=[workdir, ipc_dir],
                 tmp_size=limits.tmp_size, env=base_env)
     lims = ",".join(str(v) for v in (limits.memory, limits.processes, limits.cpu_seconds,
@@ -197,7 +203,7 @@ def wrap(kernel_argv: list[str], *, workdir: str, ipc_dir: str, course_root: str
         ns = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         ns = ["--unshare-user"]
-    return [*head, *ns, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+    return [*head, *ns, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--clearenv", "--ro-bind", "/", "/", "--dev", "/dev",
             "--proc", "/proc", *plan.argv(), "--chdir", workdir,
             sys.executable, "-I", "-S", "-c", _SHIM, str(uid), lims, *kernel_argv]
@@ -241,6 +247,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     cpu_limit = Integer(Limits.cpu_seconds, help="RLIMIT_CPU in seconds (0: none).").tag(
         config=True)
     file_size_limit = Integer(Limits.file_size, help="RLIMIT_FSIZE in bytes.").tag(config=True)
+    open_files_limit = Integer(Limits.open_files, help="RLIMIT_NOFILE.").tag(config=True)
     tmp_size = Integer(Limits.tmp_size, help="Size of the private /tmp in bytes.").tag(
         config=True)
 
@@ -252,7 +259,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def limits(self) -> Limits:
         return Limits(memory=self.memory_limit, processes=self.process_limit,
                       cpu_seconds=self.cpu_limit, file_size=self.file_size_limit,
-                      tmp_size=self.tmp_size)
+                      open_files=self.open_files_limit, tmp_size=self.tmp_size)
 
     async def _async_pre_start_kernel(self, **kw):
         ok, why = check_available()
@@ -272,11 +279,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        extra = {"NBGRADER_EXECUTION": os.environ["NBGRADER_EXECUTION"]} if (
-            "NBGRADER_EXECUTION" in os.environ) else {}
         return wrap(cmd, workdir=self._sandbox_workdir, ipc_dir=self._sandbox_dir,
                     course_root=os.path.abspath(self.course_root or os.getcwd()),
-                    hide=self.hide, limits=self.limits, uid=self._sandbox_uid, env=extra)
+                    hide=self.hide, limits=self.limits, uid=self._sandbox_uid)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
@@ -291,4 +296,25 @@ class SandboxedKernelManager(AsyncKernelManager):
             shutil.rmtree(self._sandbox_dir, ignore_errors=True)
             self._sandbox_dir = None
 
-    cleanup_resources = AsyncKernelManager.cleanup_resources
+    cleanup_resources = _async_cleanup_resources
+
+
+def configure(cfg, root, hide=(), limits: Limits | None = None):
+    """Make the grading configuration ``cfg`` start every kernel in the sandbox.
+
+    ``root`` (the course directory) is hidden from student code, and so are ``hide`` and the
+    nbgrader exchange folder. Raises RuntimeError (with the install hint) if bwrap cannot run.
+    """
+    ok, why = check_available()
+    if not ok:
+        raise RuntimeError(f"cannot sandbox grading: {why}")
+    exchange = cfg.Exchange.root if "root" in cfg.Exchange else "/srv/nbgrader/exchange"
+    cfg.CourseExecute.manager_class = SandboxedKernelManager
+    km = cfg.SandboxedKernelManager
+    km.course_root = str(Path(root).resolve())
+    km.hide = [str(p) for p in (*hide, exchange) if os.path.exists(p)]
+    for trait, value in vars(limits or Limits()).items():
+        km[{"memory": "memory_limit", "processes": "process_limit", "cpu_seconds": "cpu_limit",
+            "file_size": "file_size_limit", "open_files": "open_files_limit",
+            "tmp_size": "tmp_size"}[trait]] = value
+    return cfg
