@@ -349,3 +349,74 @@ def test_identities(x):
     assert float(A.softplus_prime(x, threshold=1e300)) == pytest.approx(float(A.sigmoid(x)), rel=1e-14, abs=1e-300)
     assert float(A.tanh(x)) == pytest.approx(2 * float(A.sigmoid(2 * x)) - 1, rel=1e-12, abs=1e-15)
     assert float(A.silu(x)) == pytest.approx(x * float(A.sigmoid(x)), rel=1e-14, abs=1e-300)
+
+
+# --- softmax family ---------------------------------------------------------------------------------
+def _softmax_input(dtype):
+    x = 3.0 * np.random.default_rng(3).standard_normal((3, 4, 5))
+    x[0, 0, :] = [1e4, -1e4, 0.0, 1e4, 5.0]
+    x[1, 1, :] = -1e4
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_softmax_log_softmax_and_vjp_match_torch(dtype, axis):
+    x = _softmax_input(dtype)
+    dout = np.random.default_rng(4).standard_normal(x.shape).astype(dtype)
+    t = torch.tensor(x.astype(np.float64), requires_grad=True)
+    ts = torch.softmax(t, dim=axis)
+    (tvjp,) = torch.autograd.grad(ts, t, grad_outputs=torch.tensor(dout.astype(np.float64)))
+    s = A.softmax(x, axis=axis)
+    assert s.dtype == dtype and s.shape == x.shape
+    np.testing.assert_allclose(s, ts.detach().numpy(), **TOL[dtype])
+    ls = A.log_softmax(x, axis=axis)
+    assert ls.dtype == dtype
+    np.testing.assert_allclose(ls, torch.log_softmax(t, dim=axis).detach().numpy(), rtol=TOL[dtype]["rtol"])
+    g = A.softmax_backward(dout, s, axis=axis)
+    assert g.dtype == dtype and g.shape == x.shape
+    np.testing.assert_allclose(g, tvjp.numpy(), **TOL[dtype])
+
+
+def test_softmax_nonfinite_rows_like_torch():
+    x = np.array([[-np.inf, -np.inf], [np.inf, 0.0], [-np.inf, 0.0], [np.nan, 1.0]])
+    t = torch.tensor(x)
+    np.testing.assert_array_equal(A.softmax(x), torch.softmax(t, dim=1).numpy())
+    np.testing.assert_array_equal(A.log_softmax(x), torch.log_softmax(t, dim=1).numpy())
+
+
+def test_softmax_jacobian_matches_torch():
+    x = np.array([0.3, -1.2, 2.0, 1e3, 0.0])
+    J = A.softmax_jacobian(x)
+    TJ = torch.autograd.functional.jacobian(lambda t: torch.softmax(t, 0), torch.tensor(x)).numpy()
+    np.testing.assert_allclose(J, TJ, rtol=1e-10, atol=1e-15)
+    assert A.softmax_jacobian(np.float32([1, 2])).dtype == np.float32
+    assert A.softmax_jacobian([1, 2, 3]).shape == (3, 3)
+
+
+def test_softmax_errors():
+    with pytest.raises(ValueError, match="softmax_backward.*same shape"):
+        A.softmax_backward(np.ones((2, 3)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="softmax_jacobian.*1-D"):
+        A.softmax_jacobian(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="softmax_jacobian.*1-D"):
+        A.softmax_jacobian(1.0)
+    with pytest.raises(ValueError, match="softmax"):
+        A.softmax(1.0)
+    with pytest.raises(ValueError, match="axis"):
+        A.softmax(np.ones((2, 3)), axis=2)
+    with pytest.raises(TypeError, match="log_softmax"):
+        A.log_softmax(["a", "b"])
+
+
+rows = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 6)), elements=st.floats(-1e4, 1e4))
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows, st.floats(-1e3, 1e3))
+def test_softmax_rows_sum_to_one_and_shift_invariant(x, c):
+    s = A.softmax(x)
+    np.testing.assert_allclose(s.sum(axis=-1), 1.0, rtol=1e-12)
+    assert (s >= 0).all() and (s <= 1).all()
+    np.testing.assert_allclose(A.softmax(x + c), s, atol=1e-9)
+    np.testing.assert_allclose(np.exp(A.log_softmax(x)), s, atol=1e-12)

@@ -56,6 +56,10 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     r"""Log-softmax along ``axis``, via the log-sum-exp trick.
 
     .. math:: \log\mathrm{softmax}(x)_i = (x_i - m) - \log\sum_j e^{x_j - m}
+              = (x_i - m) - \operatorname{log1p}\Bigl(\sum_{j \ne j^*} e^{x_j - m}\Bigr)
+
+    (:math:`j^*` = argmax; its term is exactly 1, and ``log1p`` keeps log-probabilities near 0
+    accurate to relative precision, better than PyTorch in float32).
 
     Use this (not ``log(softmax(x))``, which gives ``-inf`` once an entry underflows) inside
     cross-entropy. Shape: same as ``x``. Range: (-inf, 0].
@@ -65,9 +69,13 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
         return np.empty(work.shape, dtype=dt)
     with np.errstate(under="ignore"):
         z = _shifted(work, axis)
-        s = np.sum(np.exp(z), axis=axis, keepdims=True)
+        e = np.exp(z)
+        s = np.sum(e, axis=axis, keepdims=True)
         ok = np.isfinite(s) & (s > 0)
-        lse = np.log(np.where(ok, s, 1.0))
+        # the max contributes exactly e^0 = 1: log(1 + rest) via log1p keeps log-probs near 0 accurate
+        np.put_along_axis(e, np.argmax(z, axis=axis, keepdims=True), 0.0, axis=axis)
+        rest = np.sum(e, axis=axis, keepdims=True)
+        lse = np.log1p(np.where(ok, rest, 0.0))
         out = np.where(ok, z - lse, np.nan)
     return np.asarray(out, dtype=dt)
 
