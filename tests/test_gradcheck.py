@@ -71,6 +71,10 @@ def test_numerical_gradient_input_checks():
         gc.numerical_gradient(np.sum, [1.0, 2.0])
     with pytest.warns(UserWarning, match="float64"):
         gc.numerical_gradient(np.sum, np.ones(2, dtype=np.float32), h=1e-2)
+    x = np.ones(3)
+    with pytest.raises(ValueError, match="must return a scalar"):
+        gc.numerical_gradient(lambda v: v * 2, x)
+    np.testing.assert_array_equal(x, np.ones(3))
 
 
 def _data(seed=0):

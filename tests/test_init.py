@@ -101,6 +101,8 @@ def test_registry_dtype_shape_and_seed(name):
 
 def test_registry_names_mean_what_they_say():
     rng = np.random.default_rng(3)
+    scheme = init.get_initializer("torch")
+    assert init.get_initializer(scheme) is scheme and scheme((5, 2), rng).shape == (5, 2)
     assert init.INITIALIZERS["he"].weight((4000, 50), rng).var() == pytest.approx(2 / 4000, rel=0.03)
     assert init.INITIALIZERS["lecun"].weight((4000, 50), rng).var() == pytest.approx(1 / 4000, rel=0.03)
     assert init.INITIALIZERS["xavier"].weight((4000, 50), rng).var() == pytest.approx(2 / 4050, rel=0.03)

@@ -32,6 +32,13 @@ def _check_x(x, fname):
                       UserWarning, stacklevel=3)
 
 
+def _scalar(v, fname):
+    v = np.asarray(v)
+    if v.size != 1:
+        raise ValueError(f"{fname}: f must return a scalar, got an array of shape {v.shape}")
+    return float(v.reshape(()))
+
+
 def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     r"""Gradient of a scalar function by central differences:
 
@@ -50,9 +57,9 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
         old = x[i].copy()
         try:
             x[i] = old + h
-            fp = float(f(x))
+            fp = _scalar(f(x), "numerical_gradient")
             x[i] = old - h
-            fm = float(f(x))
+            fm = _scalar(f(x), "numerical_gradient")
         finally:
             x[i] = old
         grad[i] = (fp - fm) / (2.0 * h)

@@ -234,6 +234,10 @@ class LayerInit(NamedTuple):
     weight: Callable
     bias: Callable
 
+    def __call__(self, shape, rng, dtype=np.float64) -> np.ndarray:
+        """Calling the scheme draws a weight matrix, so it can stand in for a weight callable."""
+        return self.weight(shape, rng, dtype)
+
 
 def _entry(name, weight, bias=_zero_bias):
     return LayerInit(name, weight, bias)
