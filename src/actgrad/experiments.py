@@ -66,7 +66,8 @@ class DepthProfile(NamedTuple):
     ``delta_norm``: :math:`\\lVert \\partial L/\\partial z_l \\rVert_F` (depth,).
     ``grad_norm``: :math:`\\lVert \\partial L/\\partial W_l \\rVert_F` (depth,).
     ``activations``, ``deltas``: the raw ``(n, width)`` arrays per layer, or None unless
-    ``keep_values=True`` (for histograms).
+    ``keep_values=True`` (for histograms). ``params``, ``X``, ``G``: the weights, the input
+    batch and the upstream gradient used (so the pass can be re-run elsewhere, e.g. in PyTorch).
     """
 
     activation: str
@@ -77,6 +78,9 @@ class DepthProfile(NamedTuple):
     grad_norm: np.ndarray
     activations: list | None
     deltas: list | None
+    params: dict
+    X: np.ndarray
+    G: np.ndarray
 
 
 def gradient_norms_by_depth(activation="sigmoid", init="xavier", depth=20, width=256, n=256,
@@ -122,19 +126,23 @@ def gradient_norms_by_depth(activation="sigmoid", init="xavier", depth=20, width
     return DepthProfile(activation, init if isinstance(init, str) else repr(init),
                         np.array([a.mean() for a in acts]), np.array([a.std() for a in acts]),
                         delta_norm, grad_norm, acts if keep_values else None,
-                        deltas if keep_values else None)
+                        deltas if keep_values else None, model.params, X, G)
 
 
 # ============================================================================ Nielsen ch. 5
 class SpeedOfLearning(NamedTuple):
     """``speeds`` (epochs+1, n_hidden): :math:`\\lVert \\partial C/\\partial b^l\\rVert` of each hidden
     layer on the whole training set, before training (row 0) and after each epoch.
-    ``loss`` and ``accuracy`` (epochs+1,): cross-entropy cost and test accuracy at the same times."""
+    ``loss`` and ``accuracy`` (epochs+1,): cross-entropy cost and test accuracy at the same times.
+    ``init_params``: a copy of the parameters before training; ``X``, ``y``: the training subset."""
 
     hidden_layers: tuple
     speeds: np.ndarray
     loss: np.ndarray
     accuracy: np.ndarray
+    init_params: dict
+    X: np.ndarray
+    y: np.ndarray
 
 
 def _nielsen_cost(out, Y):
@@ -172,6 +180,7 @@ def nielsen_speed_of_learning(hidden_layers=(30, 30), epochs=30, lr=0.1, batch_s
     model = MLP([64, *hidden, 10], activation="sigmoid", init="lecun", seed=rng)
     for l in range(1, model.num_layers + 1):  # Nielsen's default_weight_initializer
         model.params[f"b{l}"][...] = rng.standard_normal(model.params[f"b{l}"].shape)
+    init_params = {k: v.copy() for k, v in model.params.items()}
     nh = len(hidden)
     speeds, loss, acc = np.empty((epochs + 1, nh)), np.empty(epochs + 1), np.empty(epochs + 1)
 
@@ -192,7 +201,7 @@ def nielsen_speed_of_learning(hidden_layers=(30, 30), epochs=30, lr=0.1, batch_s
             for k, p in model.params.items():
                 p -= lr * g[k]
         measure(e)
-    return SpeedOfLearning(hidden, speeds, loss, acc)
+    return SpeedOfLearning(hidden, speeds, loss, acc, init_params, X, y)
 
 
 # ============================================================================ SELU
