@@ -111,16 +111,24 @@ def autograde(assignments=None, students=None, *, root: Path | str = ROOT, jobs:
 
     Already-graded submissions are skipped unless they changed since, or ``force``. A failed
     submission is reported (``ok=False``, nbgrader's log in ``.log``) and grading goes on.
-    ``jobs`` and ``sandbox`` are reserved for ``course.parallel`` / ``course.sandbox``.
+    ``sandbox`` runs every student kernel in bubblewrap (``course.sandbox``); ``jobs`` > 1 grades
+    in that many worker processes (``course.parallel``; ``None``: one per core).
     """
-    if jobs != 1 or sandbox:
-        raise NotImplementedError("parallel and sandboxed grading are provided by course.parallel "
-                                  "and course.sandbox")
     root = Path(root).resolve()
     assignments = resolve_assignments(assignments)
     pairs = submissions(root, assignments, students)
     cfg = grading_config(root, timeout, kernel_manager_class)
+    if sandbox:
+        from .sandbox import configure
+        configure(cfg, root)
     ensure_in_gradebook(sorted({a for a, _ in pairs}), root, cfg)
+    if jobs is None:
+        from .parallel import default_jobs
+        jobs = default_jobs()
+    if jobs > 1 and len(pairs) > 1:
+        from .parallel import grade_parallel
+        return grade_parallel(pairs, root=root, jobs=jobs, timeout=timeout, sandbox=sandbox,
+                              force=force, progress=progress)
     api = make_api(root, cfg)
     bar = None
     if progress:

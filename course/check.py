@@ -22,17 +22,20 @@ def validate(path: Path | str, timeout: int = 60) -> dict:
 
 
 def describe(result: dict) -> str:
+    """Human summary: each failing test cell's first line and the end of its error."""
     lines = []
     for kind, cells in result.items():
         for cell in cells:
             source = cell.get("source", "").strip().splitlines()
             head = source[0] if source else ""
-            err = _ANSI.sub("", cell.get("raw_error", "")).strip().splitlines()
-            label = {"changed": "test cell modified (grading restores it)",
+            label = {"changed": "test cell modified (grading restores the original)",
                      "type_changed": "cell type changed"}.get(kind, kind)
             lines.append(f"  [{label}] {head}")
-            if err:
-                lines.append(f"      {err[-1][:300]}")
+            err = [e for e in _ANSI.sub("", cell.get("raw_error", "")).splitlines() if e.strip()]
+            start = max((i for i, e in enumerate(err) if re.match(r"^\w*(Error|Exception|Used)\b", e)),
+                        default=max(0, len(err) - 1))
+            for e in err[start:start + 6]:
+                lines.append(f"      {e[:200]}")
     return "\n".join(lines)
 
 

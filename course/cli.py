@@ -13,7 +13,8 @@ Student:
 Instructor (run from the course repository):
   python -m course release [A ...]             regenerate exercises/ from solutions/
   python -m course collect A SOURCE            SOURCE: folder of <student>_<A>.ipynb files or LMS zip
-  python -m course autograde [A ...] [-s S]    grade every submission (headless, with progress)
+  python -m course autograde [A ...] [-s S]    grade every submission (headless, with progress;
+                                               sandboxed, in parallel: -j N, --no-sandbox)
   python -m course feedback [A ...] [-s S]     HTML feedback without hidden tests -> feedback/
   python -m course grades                      grades.csv, grades_by_question.csv, grades.png
 Assignments: {", ".join(ASSIGNMENTS)} (or a1 ... a4); none given = all.
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--force", action="store_true", help="re-grade already graded submissions")
     a.add_argument("--timeout", type=int, help="seconds per cell (default: nbgrader_config.py)")
     a.add_argument("-v", "--verbose", action="store_true", help="print nbgrader's log of failures")
+    a.add_argument("-j", "--jobs", type=int, default=None,
+                   help="grade in N worker processes (default: one per core)")
+    a.add_argument("--no-sandbox", action="store_true",
+                   help="run student code with your own permissions (default: in bubblewrap)")
 
     f = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     f.add_argument("assignments", nargs="*")
@@ -81,8 +86,10 @@ def main(argv=None) -> int:
 
     if args.command == "autograde":
         from .autograde import autograde, format_results
+        from .sandbox import announce
         results = autograde(args.assignments, args.student, root=root, force=args.force,
-                            timeout=args.timeout)
+                            timeout=args.timeout, jobs=args.jobs,
+                            sandbox=announce(disabled=args.no_sandbox))
         print(format_results(results))
         failed = [r for r in results if not r.ok]
         if args.verbose:

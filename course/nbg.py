@@ -27,11 +27,21 @@ def load_config(root: Path | str = ROOT, **overrides) -> Config:
     return cfg
 
 
+def _venv_on_path() -> None:
+    """nbgrader runs ``alembic`` (the gradebook migrations) as a subprocess: find it in our venv."""
+    import sys
+
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def make_api(root: Path | str = ROOT, config: Config | None = None, quiet: bool = True):
     """An ``nbgrader.apps.NbGraderAPI`` for the course at ``root``."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
+    _venv_on_path()
     config = config if config is not None else load_config(root)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     if quiet:
@@ -43,6 +53,7 @@ def gradebook(root: Path | str = ROOT, config: Config | None = None):
     """Open the gradebook (a context manager); the SQLite file is created on first use."""
     from nbgrader.api import Gradebook
 
+    _venv_on_path()
     config = config if config is not None else load_config(root)
     cd = config.CourseDirectory
     return Gradebook(cd.db_url, cd.course_id)

@@ -31,7 +31,7 @@ def release(assignments, root: Path | str = ROOT, db: bool = True) -> list[Path]
     notebooks written.
     """
     root = Path(root).resolve()
-    overrides = {} if db else {"GenerateAssignment.no_database": True}
+    overrides = {} if db else {"GenerateAssignment.no_database": True, "SaveCells.enabled": False}
     api = make_api(root, load_config(root, **overrides))
     written = []
     for a in assignments:

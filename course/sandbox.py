@@ -136,29 +136,30 @@ class Plan:
         ops.sort(key=lambda op: (_depth(op[1]), ("tmpfs", "ro", "rw").index(op[0])))
         args = ["--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", "/tmp"]
         mounts = {"/tmp": "tmpfs"}          # path -> kind, of everything mounted so far
+        remount = []
         for kind, path in ops:
             cover = max((m for m in mounts if _under(path, m)), key=_depth, default=None)
-            if kind == "tmpfs":
-                if os.path.isdir(path):
-                    args += ["--perms", "0755", "--tmpfs", path]
-                else:
-                    args += ["--ro-bind", "/dev/null", path]
-            elif kind == "ro" and (cover is None or mounts[cover] != "tmpfs"):
-                continue                    # already visible read-only (or writable)
+            in_tmpfs = cover is not None and mounts[cover] == "tmpfs"
+            if kind == "tmpfs" and in_tmpfs or kind == "ro" and not in_tmpfs:
+                continue                    # already empty / already visible
+            if in_tmpfs:                    # bwrap would create missing parents with mode 0700
+                parents, parent = [], os.path.dirname(path)
+                while parent != cover and parent not in mounts:
+                    parents.append(parent)
+                    parent = os.path.dirname(parent)
+                for d in reversed(parents):
+                    args += ["--perms", "0755", "--dir", d]
+                    mounts[d] = "tmpfs"
+            if kind == "tmpfs" and os.path.isdir(path):
+                args += ["--perms", "0755", "--tmpfs", path]
+                remount.append(path)
+            elif kind == "tmpfs":
+                args += ["--ro-bind", "/dev/null", path]
             else:
-                if cover is not None and mounts[cover] == "tmpfs":
-                    parents, parent = [], os.path.dirname(path)
-                    while parent != cover and parent not in mounts:
-                        parents.append(parent)
-                        parent = os.path.dirname(parent)
-                    for d in reversed(parents):
-                        args += ["--perms", "0755", "--dir", d]
-                        mounts[d] = "tmpfs"
                 args += ["--ro-bind" if kind == "ro" else "--bind", path, path]
             mounts[path] = kind
-        for path in hidden:                 # hidden folders: empty *and* read-only
-            if os.path.isdir(path):
-                args += ["--remount-ro", path]
+        for path in remount:                # hidden folders: empty *and* read-only
+            args += ["--remount-ro", path]
         for k, v in sorted(self.env.items()):
             args += ["--setenv", k, v]
         return args
@@ -297,6 +298,24 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._sandbox_dir = None
 
     cleanup_resources = _async_cleanup_resources
+
+
+def announce(disabled: bool = False, stream=None) -> bool:
+    """Say on stderr whether grading will be sandboxed; return True if it will be."""
+    stream = stream or sys.stderr
+    if disabled:
+        print("autograde: sandbox OFF (--no-sandbox): student code runs with your permissions.",
+              file=stream)
+        return False
+    ok, why = check_available()
+    if ok:
+        print("autograde: student code runs in a bubblewrap sandbox (course folder hidden, "
+              "no network, limits on memory/processes/CPU).", file=stream)
+        return True
+    print(f"autograde: WARNING: NOT sandboxed: {why}.\n  Student code will run with your "
+          "permissions and can read solutions/ and edit the gradebook.\n  Install bubblewrap, "
+          "or pass --no-sandbox to grade unsandboxed on purpose.", file=stream)
+    return False
 
 
 def configure(cfg, root, hide=(), limits: Limits | None = None):
