@@ -1,0 +1,96 @@
+"""actgrad.compare: the activation sweep is plain SGD+momentum on the digits, checked step for step
+against an independent PyTorch run from the same initial weights and mini-batch order."""
+import numpy as np
+import pytest
+import torch
+
+from actgrad import compare, datasets
+from actgrad.mlp import MLP
+
+TORCH_ACT = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid,
+             "gelu": torch.nn.GELU, "selu": torch.nn.SELU}
+
+
+def torch_run(activation, hidden, seed, epochs, lr, momentum, batch_size):
+    """The same training in PyTorch (float64): weights copied from a fresh actgrad MLP with the same
+    seed and init (initial state only), batches from the same permutations, torch.optim.SGD."""
+    d = datasets.digits(split=True, test_size=0.25, seed=0)
+    init_model = MLP([64, *hidden, 10], activation=activation, init=compare.default_init(activation), seed=seed)
+    layers, sizes = [], [64, *hidden, 10]
+    for l in range(1, len(sizes)):
+        lin = torch.nn.Linear(sizes[l - 1], sizes[l]).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(init_model.params[f"W{l}"].T.copy()))
+            lin.bias.copy_(torch.from_numpy(init_model.params[f"b{l}"].copy()))
+        layers.append(lin)
+        if l < len(sizes) - 1:
+            layers.append(TORCH_ACT[activation]())
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    X, y = torch.from_numpy(d.X_train), torch.from_numpy(d.y_train)
+    rng = np.random.default_rng(seed)
+    losses, accs = [], []
+    for _ in range(epochs):
+        perm = rng.permutation(len(X))
+        total = 0.0
+        for s in range(0, len(X), batch_size):
+            idx = torch.from_numpy(perm[s:s + batch_size])
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(X))
+        with torch.no_grad():
+            accs.append(float((net(torch.from_numpy(d.X_test)).argmax(1).numpy() == d.y_test).mean()))
+    return np.array(losses), np.array(accs)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_sweep_matches_torch_sgd(activation):
+    kw = dict(hidden=(16, 16), epochs=2, lr=0.05, momentum=0.9, batch_size=64)
+    res = compare.activation_sweep([activation], seeds=(3,), **kw)
+    loss_t, acc_t = torch_run(activation, seed=3, **kw)
+    np.testing.assert_allclose(res.curves("loss")[activation][0], loss_t, rtol=1e-9)
+    np.testing.assert_allclose(res.curves("val_accuracy")[activation][0], acc_t, atol=1e-12)
+
+
+def test_sweep_shapes_and_determinism():
+    a = compare.activation_sweep(["relu", "sigmoid"], seeds=(0, 1), hidden=(8,), epochs=2)
+    b = compare.activation_sweep(["relu", "sigmoid"], seeds=(0, 1), hidden=(8,), epochs=2)
+    assert a.activations == ("relu", "sigmoid") and a.seeds == (0, 1)
+    for name in a.activations:
+        assert a.curves("val_accuracy")[name].shape == (2, 2)
+        np.testing.assert_array_equal(a.curves("loss")[name], b.curves("loss")[name])
+        assert a.final()[name].shape == (2,)
+        assert a.grad_ratio()[name].shape == (2,)
+        assert a.seconds[name] > 0
+    # different seeds give different initial weights, hence different trajectories
+    assert not np.array_equal(a.curves("loss")["relu"][0], a.curves("loss")["relu"][1])
+
+
+def test_grad_ratio_is_first_over_last_layer_mean_norm():
+    res = compare.activation_sweep(["tanh"], seeds=(0,), hidden=(8, 8), epochs=1)
+    h = res.histories["tanh"][0]
+    assert h.grad_norms.shape[1] == 3
+    expected = np.mean(h.grad_norms[:, 0]) / np.mean(h.grad_norms[:, 2])
+    assert res.grad_ratio()["tanh"][0] == pytest.approx(expected)
+
+
+def test_default_init_pairs():
+    assert compare.default_init("sigmoid") == "xavier"
+    assert compare.default_init("selu") == "lecun"
+    assert compare.default_init("relu") == "he"
+    assert compare.default_init("gelu") == "he"
+
+
+@pytest.mark.parametrize("bad", [["nope"], [], ["relu", "swish"]])
+def test_bad_activation_lists_raise(bad):
+    with pytest.raises(ValueError, match="activation_sweep"):
+        compare.activation_sweep(bad, seeds=(0,), epochs=1)
+
+
+def test_bad_field_raises():
+    res = compare.activation_sweep(["relu"], seeds=(0,), hidden=(4,), epochs=1)
+    with pytest.raises(ValueError, match="curves"):
+        res.curves("weights")
