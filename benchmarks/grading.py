@@ -1,0 +1,129 @@
+"""Autograding cost per submission against executing the same notebook bare with nbclient.
+
+A throw-away copy of the course (nbgrader_config.py, course/, solutions/ and the release of one
+assignment) is set up in a temporary folder, with ``n`` correct submissions: the released student
+notebook whose answer cells hold the instructor's solution (markers removed). Each submission is
+then, in alternation, executed bare (nbclient, fresh kernel) and autograded through the course's
+own code (``course.autograde.grade_one``, i.e. nbgrader's Autograde converter), serially; then,
+where bubblewrap works, in the sandbox (``course.sandbox``); then all at once with the parallel
+runner (``course.parallel``, one worker per core).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+SOLUTION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+def solved_submission(release_nb, source_nb):
+    """The release notebook with each answer cell replaced by the solution (markers stripped)."""
+    answers = {c.metadata["nbgrader"]["grade_id"]: SOLUTION.sub("", c.source)
+               for c in source_nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbformat.from_dict(release_nb)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
+            cell.source = answers[gid]
+    return nb
+
+
+def scratch_course(root: Path, assignment: str, n: int) -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix="actgrad-gradebench-"))
+    shutil.copy(root / "nbgrader_config.py", tmp)
+    shutil.copytree(root / "course", tmp / "course", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(root / folder / assignment, tmp / folder / assignment)
+    name = f"{assignment}.ipynb"
+    source = nbformat.read(root / "solutions" / assignment / name, as_version=4)
+    release = nbformat.read(root / "exercises" / assignment / name, as_version=4)
+    sub = solved_submission(release, source)
+    for k in range(n):
+        dest = tmp / "submitted" / f"student{k:02d}" / assignment
+        dest.mkdir(parents=True)
+        nbformat.write(sub, dest / name)
+    return tmp
+
+
+def bare_execute(path: Path, timeout: int) -> float:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    t0 = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return time.perf_counter() - t0
+
+
+def bench_grading(root: Path, n: int = 3, assignment: str | None = None, keep: bool = False) -> dict:
+    sys.path.insert(0, str(root))
+    from course import ASSIGNMENTS
+    from course.autograde import grade_one, grading_config
+    from course.nbg import ensure_in_gradebook, make_api
+
+    if assignment is None:
+        assignment = next(a for a in ASSIGNMENTS if (root / "solutions" / a).is_dir())
+    tmp = scratch_course(root, assignment, n)
+    try:
+        cfg = grading_config(tmp)
+        timeout = int(cfg.Execute.timeout) if "timeout" in cfg.Execute else 30
+        ensure_in_gradebook([assignment], tmp, cfg)
+        api = make_api(tmp, cfg)
+        students = sorted(p.name for p in (tmp / "submitted").iterdir())
+        name = f"{assignment}.ipynb"
+        bare, graded, scores = [], [], []
+        for s in students:  # alternate: bare, graded, bare, graded, ...
+            bare.append(bare_execute(tmp / "submitted" / s / assignment / name, timeout))
+            r = grade_one(api, assignment, s, force=True)
+            if not r.ok:
+                raise RuntimeError(f"autograde failed for {s}:\n{r.log[-3000:]}")
+            graded.append(r.seconds)
+            scores.append((r.score, r.max_score))
+        res = {"assignment": assignment, "submissions": n,
+               "bare_s": statistics.median(bare), "autograde_s": statistics.median(graded),
+               "ratio": statistics.median(graded) / statistics.median(bare),
+               "scores": scores}
+
+        from course.sandbox import check_available, configure
+        ok, why = check_available()
+        if ok:
+            scfg = configure(grading_config(tmp), tmp)
+            sapi = make_api(tmp, scfg)
+            sand = []
+            for s in students:
+                r = grade_one(sapi, assignment, s, force=True)
+                if not r.ok:
+                    raise RuntimeError(f"sandboxed autograde failed for {s}:\n{r.log[-3000:]}")
+                sand.append(r.seconds)
+            res["sandbox_s"] = statistics.median(sand)
+            res["sandbox_ratio"] = res["sandbox_s"] / res["bare_s"]
+        else:
+            res["sandbox_s"] = None
+            res["sandbox_skipped"] = why
+
+        from course.parallel import default_jobs, grade_parallel
+        jobs = default_jobs()
+        t0 = time.perf_counter()
+        pres = grade_parallel([(assignment, s) for s in students], root=tmp, jobs=jobs,
+                              force=True, progress=False)
+        wall = time.perf_counter() - t0
+        if not all(r.ok for r in pres):
+            raise RuntimeError("parallel autograde failed:\n" + "\n".join(r.log[-2000:] for r in pres))
+        res.update(parallel_jobs=jobs, parallel_wall_per_submission_s=wall / n,
+                   parallel_ratio=wall / n / res["bare_s"])
+        return res
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":  # runnable alone: python benchmarks/grading.py [n]
+    out = bench_grading(Path(__file__).resolve().parents[1], n=int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    print(out)
