@@ -42,21 +42,29 @@ def src(cell) -> str:
     return "".join(s) if isinstance(s, list) else s
 
 
+def _public_text(nb) -> str:
+    """The source outside every solution and hidden-test region (published anyway)."""
+    return "\n".join(SOLUTION.sub("", HIDDEN.sub("", src(cell))) for cell in nb["cells"])
+
+
 def hidden_lines(nb) -> set[str]:
-    """Every non-trivial line inside a hidden-test region of the notebook."""
+    """Every non-trivial line that only occurs inside a hidden-test region of the notebook."""
     out = set()
     for cell in nb["cells"]:
         for region in HIDDEN.findall(src(cell)):
             out |= _meaningful(region)
-    return out
+    public = _public_text(nb)
+    return {line for line in out if line not in public}
 
 
 def solution_lines(nb) -> set[str]:
+    """Every non-trivial line that only occurs inside a solution region."""
     out = set()
     for cell in nb["cells"]:
         for region in SOLUTION.findall(src(cell)):
             out |= _meaningful(region)
-    return out
+    public = _public_text(nb)
+    return {line for line in out if line not in public}
 
 
 def _meaningful(text: str) -> set[str]:

@@ -80,7 +80,10 @@ def forbidden_references(fn) -> list[str]:
     """
     found: list[str] = []
     seen: set[int] = set()
-    home = getattr(fn, "__module__", None)
+    base = fn
+    while isinstance(base, functools.partial) or inspect.ismethod(base):
+        base = base.func if isinstance(base, functools.partial) else base.__func__
+    home = getattr(base, "__module__", None)
 
     def visit(obj, path: str) -> None:
         if id(obj) in seen:
