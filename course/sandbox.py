@@ -117,25 +117,27 @@ def _depth(path: str) -> int:
 class Plan:
     """The mount layout of one sandbox; ``argv()`` turns it into bwrap options.
 
-    Paths are made absolute and real. Hidden folders become empty tmpfs mounts (hidden files
-    read as empty); a readable path is bound back read-only only when a hidden folder (or the
-    private /tmp) covers it and it does not itself contain a hidden path.
+    Paths are made absolute and real, and mounted outer first. Hidden folders become empty,
+    read-only tmpfs mounts (hidden files read as empty); a readable path is bound back read-only
+    only when a hidden folder (or the private /tmp) covers it, and a hidden path inside it is
+    hidden again after it.
     """
     hidden: list[str]                       # replaced by empty tmpfs
     readable: list[str]                     # bound back read-only where covered
     writable: list[str]                     # bound read-write (the work folder, the ipc folder)
     tmp_size: int = 256 * 2**20
     env: dict[str, str] = field(default_factory=dict)
+    tmp: str = "/tmp"                       # the private tmpfs
 
     def argv(self) -> list[str]:
         real = lambda paths: sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)})
         hidden = real(self.hidden)
         ops = [("tmpfs", h) for h in hidden]
-        ops += [("ro", p) for p in real(self.readable) if not any(_under(h, p) for h in hidden)]
+        ops += [("ro", p) for p in real(self.readable) if p not in hidden]
         ops += [("rw", p) for p in real(self.writable)]
         ops.sort(key=lambda op: (_depth(op[1]), ("tmpfs", "ro", "rw").index(op[0])))
-        args = ["--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", "/tmp"]
-        mounts = {"/tmp": "tmpfs"}          # path -> kind, of everything mounted so far
+        args = ["--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", self.tmp]
+        mounts = {self.tmp: "tmpfs"}          # path -> kind, of everything mounted so far
         remount = []
         for kind, path in ops:
             cover = max((m for m in mounts if _under(path, m)), key=_depth, default=None)
