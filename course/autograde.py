@@ -70,7 +70,7 @@ def grading_config(root: Path | str = ROOT, timeout: int | None = None, kernel_m
         overrides["Execute.timeout"] = timeout
     cfg = load_config(root, **overrides)
     pre = [CourseExecute if p is Execute else p
-           for p in Autograde.class_traits()["autograde_preprocessors"].default_value]
+           for p in Autograde.class_traits()["autograde_preprocessors"].default()]
     cfg.Autograde.autograde_preprocessors = pre
     if kernel_manager_class is not None:
         cfg.CourseExecute.manager_class = kernel_manager_class
