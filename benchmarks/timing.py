@@ -38,6 +38,18 @@ def set_threads(n: int | None = None) -> int:
     return int(n)
 
 
+CLOCK = {"wall": time.perf_counter, "cpu": time.thread_time}
+_clock = CLOCK["wall"]
+
+
+def use_clock(name: str) -> None:
+    """``wall`` (default) or ``cpu``: the calling thread's CPU time. With one thread for numpy and
+    torch alike, all the work runs in the calling thread, so ``cpu`` ignores time spent waiting
+    for a core on a loaded machine (cache effects of other processes remain)."""
+    global _clock
+    _clock = CLOCK[name]
+
+
 def side_by_side(fns: dict, rounds: int = 15, min_time: float = 0.05) -> dict:
     """Time several callables in interleaved rounds (a, b, a, b, ...), so that both see the same
     machine load. Each round runs a callable ``k`` times (``k`` chosen so that a round lasts at least
@@ -46,16 +58,16 @@ def side_by_side(fns: dict, rounds: int = 15, min_time: float = 0.05) -> dict:
     calls = {}
     for name, fn in fns.items():  # warm up, and pick the number of calls per round
         fn()
-        t0 = time.perf_counter()
+        t0 = _clock()
         fn()
-        one = max(time.perf_counter() - t0, 1e-7)
+        one = max(_clock() - t0, 1e-7)
         calls[name] = max(1, int(min_time / one))
     samples = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             k = calls[name]
-            t0 = time.perf_counter()
+            t0 = _clock()
             for _ in range(k):
                 fn()
-            samples[name].append((time.perf_counter() - t0) / k)
+            samples[name].append((_clock() - t0) / k)
     return {name: {"best": min(s), "median": statistics.median(s)} for name, s in samples.items()}
