@@ -21,6 +21,8 @@ import scratch_course as sc
 from course import sandbox
 from course.autograde import autograde
 
+# nbgrader 0.9.6 + SQLAlchemy 2 warn (SAWarning, a RuntimeWarning) on every new submission.
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 AVAILABLE, WHY = sandbox.check_available()
 needs_bwrap = pytest.mark.skipif(not AVAILABLE, reason=f"no usable bubblewrap: {WHY}")
 
