@@ -105,6 +105,18 @@ def interpreter_paths(python: str) -> tuple[str, ...]:
     return tuple(sorted({os.path.realpath(p) for p in json.loads(out) if p and os.path.exists(p)}))
 
 
+@functools.lru_cache(maxsize=1)
+def _font_caches() -> tuple[str, ...]:
+    """The grader's matplotlib font cache files (built once if missing), or ()."""
+    try:
+        import matplotlib
+        from matplotlib import font_manager  # noqa: F401 (builds the cache if missing)
+    except ImportError:
+        return ()
+    cache = Path(matplotlib.get_cachedir())
+    return tuple(str(p) for p in cache.glob("fontlist-*.json"))
+
+
 def _under(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
@@ -194,7 +206,8 @@ def wrap(kernel_argv: list[str], *, workdir: str, ipc_dir: str, course_root: str
     base_env = {k: v for k, v in os.environ.items() if k in ENV_KEEP or k.startswith("LC_")}
     base_env.update(HOME="/tmp", TMPDIR="/tmp", IPYTHONDIR="/tmp/.ipython",
                     MPLCONFIGDIR="/tmp/.matplotlib", XDG_CACHE_HOME="/tmp/.cache",
-                    PYTHONNOUSERSITE="1", **(env or {}))
+                    PYTHONNOUSERSITE="1")
+    base_env.update(env or {})
     # ipykernel's parent poller would see PID 1 (bwrap) as a dead parent; 1 turns it off.
     base_env["JPY_PARENT_PID"] = "1"
     plan = Plan(hidden=hidden, readable=readable, writable=[workdir, ipc_dir],
@@ -274,6 +287,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.connection_file = os.path.join(self._sandbox_dir, "kernel.json")
         self._sandbox_workdir = os.path.abspath(kw.get("cwd") or os.getcwd())
         self._sandbox_uid = sandbox_uid()
+        # a fresh MPLCONFIGDIR would make matplotlib rebuild its font cache (about 1 s)
+        mpl = os.path.join(self._sandbox_dir, "matplotlib")
+        os.mkdir(mpl)
+        for cache in _font_caches():
+            shutil.copy(cache, mpl)
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         if self._sandbox_uid >= 0:
             for path in (self._sandbox_dir, self._sandbox_workdir):
@@ -284,7 +302,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         return wrap(cmd, workdir=self._sandbox_workdir, ipc_dir=self._sandbox_dir,
                     course_root=os.path.abspath(self.course_root or os.getcwd()),
-                    hide=self.hide, limits=self.limits, uid=self._sandbox_uid)
+                    hide=self.hide, limits=self.limits, uid=self._sandbox_uid,
+                    env={"MPLCONFIGDIR": os.path.join(self._sandbox_dir, "matplotlib")})
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
