@@ -1,5 +1,9 @@
 """Autograding cost per submission against executing the same notebook bare with nbclient.
 
+"Bare" is nbclient executing, in a fresh kernel, the very notebook nbgrader executed (the
+submission with the hidden tests restored, taken from autograded/); the student's own notebook
+(no hidden tests) is timed too, for reference.
+
 A throw-away copy of the course (nbgrader_config.py, course/, solutions/ and the release of one
 assignment) is set up in a temporary folder, with ``n`` correct submissions: the released student
 notebook whose answer cells hold the instructor's solution (markers removed). Each submission is
@@ -16,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -64,6 +69,7 @@ def bare_execute(path: Path, timeout: int) -> float:
 
 def bench_grading(root: Path, n: int = 3, assignment: str | None = None, keep: bool = False) -> dict:
     sys.path.insert(0, str(root))
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's SQLAlchemy noise
     from course import ASSIGNMENTS
     from course.autograde import grade_one, grading_config
     from course.nbg import ensure_in_gradebook, make_api
@@ -78,31 +84,31 @@ def bench_grading(root: Path, n: int = 3, assignment: str | None = None, keep: b
         api = make_api(tmp, cfg)
         students = sorted(p.name for p in (tmp / "submitted").iterdir())
         name = f"{assignment}.ipynb"
-        bare, graded, scores = [], [], []
-        for s in students:  # alternate: bare, graded, bare, graded, ...
-            bare.append(bare_execute(tmp / "submitted" / s / assignment / name, timeout))
+        from course.sandbox import check_available, configure
+        sandbox_ok, why = check_available()
+        sapi = make_api(tmp, configure(grading_config(tmp), tmp)) if sandbox_ok else None
+        bare, bare_student, graded, sandboxed, scores = [], [], [], [], []
+        for s in students:  # interleaved, so that every mode sees the same machine load
+            bare_student.append(bare_execute(tmp / "submitted" / s / assignment / name, timeout))
             r = grade_one(api, assignment, s, force=True)
             if not r.ok:
                 raise RuntimeError(f"autograde failed for {s}:\n{r.log[-3000:]}")
             graded.append(r.seconds)
             scores.append((r.score, r.max_score))
-        res = {"assignment": assignment, "submissions": n,
-               "bare_s": statistics.median(bare), "autograde_s": statistics.median(graded),
-               "ratio": statistics.median(graded) / statistics.median(bare),
-               "scores": scores}
-
-        from course.sandbox import check_available, configure
-        ok, why = check_available()
-        if ok:
-            scfg = configure(grading_config(tmp), tmp)
-            sapi = make_api(tmp, scfg)
-            sand = []
-            for s in students:
+            # The notebook nbgrader executed (hidden tests restored), executed bare: the same cells.
+            bare.append(bare_execute(tmp / "autograded" / s / assignment / name, timeout))
+            if sapi is not None:
                 r = grade_one(sapi, assignment, s, force=True)
                 if not r.ok:
                     raise RuntimeError(f"sandboxed autograde failed for {s}:\n{r.log[-3000:]}")
-                sand.append(r.seconds)
-            res["sandbox_s"] = statistics.median(sand)
+                sandboxed.append(r.seconds)
+        res = {"assignment": assignment, "submissions": n,
+               "bare_s": statistics.median(bare), "bare_student_s": statistics.median(bare_student),
+               "autograde_s": statistics.median(graded),
+               "ratio": statistics.median(graded) / statistics.median(bare),
+               "scores": scores}
+        if sandboxed:
+            res["sandbox_s"] = statistics.median(sandboxed)
             res["sandbox_ratio"] = res["sandbox_s"] / res["bare_s"]
         else:
             res["sandbox_s"] = None

@@ -141,6 +141,8 @@ def main(argv=None):
                            ("s", "s/submission", "{:.2f}"), ("bare", "bare nbclient s", "{:.2f}"),
                            ("ratio", "ratio", "{:.2f}"), ("ok", "<=1.3", "{}")],
                     "Autograding vs executing the same notebook bare with nbclient (median)"))
+        print(f"(bare = the notebook as graded, hidden tests included; the student's notebook alone "
+              f"runs in {res['bare_student_s']:.2f} s)")
 
     Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nresults written to {args.json}")
