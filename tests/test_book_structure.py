@@ -93,9 +93,9 @@ def markdown(nb):
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_has_objectives_summary_questions_and_exercise_link(nb):
     md = markdown(nb)
-    assert re.search(r"^#+ .*learning objectives", md, flags=re.I | re.M), "no Learning objectives"
-    assert re.search(r"^#+ .*summary", md, flags=re.I | re.M), "no Summary"
-    assert re.search(r"^#+ .*check your understanding", md, flags=re.I | re.M)
+    for part in ("learning objectives", "summary", "check your understanding"):
+        # a heading, or a bold lead-in at the start of a paragraph
+        assert re.search(rf"^(#+ .*|\*\*){part}", md, flags=re.I | re.M), f"no '{part}' section"
     n_dropdowns = len(re.findall(r"\{dropdown\}", md))
     assert 2 <= n_dropdowns, f"{n_dropdowns} answer dropdowns"
     assert re.search(r"\]\((\.\./)?exercises/a\d_", md), "no link to a graded exercise"

@@ -6,12 +6,12 @@ derivative; :mod:`actgrad.mlp` builds a from-scratch multilayer perceptron on to
 remaining modules train it, check its gradients, diagnose gradient flow and plot the results.
 Every result is tested against PyTorch autograd in float64.
 """
-from . import activations, losses, init, mlp, optim, gradcheck, diagnostics, plotting, datasets, experiments
+from . import activations, losses, init, mlp, optim, gradcheck, diagnostics, plotting, datasets, experiments, compare, adaptive
 from .activations import ACTIVATIONS
 from .mlp import MLP
 
 __version__ = "0.1.0"
 __all__ = [
     "activations", "losses", "init", "mlp", "optim", "gradcheck", "diagnostics", "plotting",
-    "datasets", "ACTIVATIONS", "MLP",
+    "datasets", "experiments", "compare", "adaptive", "ACTIVATIONS", "MLP",
 ]
