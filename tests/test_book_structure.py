@@ -116,3 +116,28 @@ def test_chapter_uses_actgrad(nb):
     cells = json.loads(nb.read_text())["cells"]
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     assert re.search(r"^\s*(import actgrad|from actgrad)", code, flags=re.M)
+
+
+# The source article's known errors, each corrected openly where the course treats the topic:
+# (chapter, words the admonition's title must contain). The evidence is the executed cell that
+# follows the admonition; test_book_build checks that every chapter executes.
+CORRECTIONS = [
+    ("03_activation_gallery", r"ReLU.*always 1"),
+    ("03_activation_gallery", r"Leaky ReLU.*avoids"),
+    ("09_dead_neurons", r"Leaky ReLU"),
+    ("10_exploding_clipping", r"clipping"),
+    ("13_applications", r"LSTM and GRU"),
+]
+
+
+@pytest.mark.parametrize("chapter,title", CORRECTIONS, ids=[f"{c}:{t}" for c, t in CORRECTIONS])
+def test_source_errors_are_corrected_in_an_admonition_followed_by_code(chapter, title):
+    cells = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())["cells"]
+    for i, cell in enumerate(cells):
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and re.search(
+                r"```\{(admonition|warning)\}[^\n]*source says[^\n]*" + title, src, flags=re.I):
+            assert any(c["cell_type"] == "code" for c in cells[i + 1:i + 3]), \
+                "the correction is not followed by an executed cell with the evidence"
+            return
+    pytest.fail(f"{chapter}: no admonition correcting the source ({title})")
