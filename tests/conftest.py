@@ -25,8 +25,10 @@ def built_site():
     requesting tests on any warning (``-W``) or failing cell (``raise_on_error``).
     """
     cmd = [str(BIN / "jupyter-book"), "build", str(ROOT), "-W", "-n", "--keep-going"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "MPLBACKEND": "Agg"})
+    # MPLBACKEND is dropped: Agg, for one, would keep the
+    # notebooks' inline figures out of the pages (and out of the shared execution cache).
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         pytest.fail(f"jupyter-book build failed (exit {proc.returncode}):\n"
                     f"{proc.stdout[-8000:]}\n{proc.stderr[-8000:]}")
