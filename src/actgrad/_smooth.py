@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 
-from ._core import dsigmoid_k, elementwise, real_scalar, sigmoid_k, softplus_k
+from ._core import (dsigmoid_from_parts_k, elementwise, expneg_abs_k, real_scalar, sigmoid_k, sigmoid_parts_k,
+                    softplus_k)
 
 try:  # SciPy's erfc is vectorised C; the fallback is math.erfc element by element (exact, slower)
     from scipy.special import erfc as _erfc_scipy
@@ -31,13 +32,19 @@ def _erfc_math(x: np.ndarray) -> np.ndarray:
     return np.asarray(_erfc_math_u(np.asarray(x, dtype=np.float64)), dtype=np.float64).astype(x.dtype, copy=False)
 
 
-def _erfc(x: np.ndarray) -> np.ndarray:
-    return _erfc_scipy(x) if _erfc_scipy is not None else _erfc_math(x)
-
-
 def _Phi(x: np.ndarray) -> np.ndarray:
-    """Standard normal CDF as erfc(-x/sqrt 2)/2: accurate in the left tail, unlike (1 + erf)/2."""
-    return 0.5 * _erfc(-x / _SQRT2)
+    """Standard normal CDF as erfc(-x/sqrt 2)/2: accurate in the left tail, unlike (1 + erf)/2. Fresh array."""
+    t = np.divide(x, -_SQRT2)                        # = -x/sqrt 2 exactly
+    t = _erfc_scipy(t, out=t) if _erfc_scipy is not None else _erfc_math(t)
+    t *= 0.5
+    return t
+
+
+def _sigmoid_and_dsigmoid(v: np.ndarray):
+    """(sigma(v), sigma'(v)) sharing exp(-|v|) and 1 + exp(-|v|) (same values as the separate kernels)."""
+    z = expneg_abs_k(v)
+    s, d = sigmoid_parts_k(v, z)
+    return s, dsigmoid_from_parts_k(z, d)
 
 
 def _check_approximate(approximate: str) -> None:
@@ -61,9 +68,23 @@ def gelu(x, approximate: str = "none"):
     _check_approximate(approximate)
     if approximate == "tanh":
         xc = np.clip(x, -1e5, 1e5)                  # sigma(2u) is exactly 0 or 1 far before 1e5
-        u = _K_TANH * (xc + _C_TANH * xc * xc * xc)
-        return np.maximum(x, -1e5) * sigmoid_k(2.0 * u)
-    return np.maximum(x, -40.0) * _Phi(x)          # Phi(-40) underflows to 0 in float64
+        w = xc * _C_TANH
+        w *= xc
+        s = sigmoid_k(_two_u(xc, w))
+        s *= np.maximum(x, -1e5, out=xc)
+        return s
+    p = _Phi(x)
+    p *= np.maximum(x, -40.0)                      # Phi(-40) underflows to 0 in float64
+    return p
+
+
+def _two_u(xc, w):
+    """2u = 2 sqrt(2/pi) (x + 0.044715 x^3) given x and w = 0.044715 x x (overwritten and returned)."""
+    w *= xc
+    w += xc
+    w *= _K_TANH
+    w *= 2.0
+    return w
 
 
 @elementwise
@@ -79,11 +100,25 @@ def gelu_prime(x, approximate: str = "none"):
     _check_approximate(approximate)
     if approximate == "tanh":
         xc = np.clip(x, -1e5, 1e5)
-        x2 = xc * xc
-        u = _K_TANH * (xc + _C_TANH * x2 * xc)
-        return sigmoid_k(2.0 * u) + 2.0 * xc * dsigmoid_k(2.0 * u) * _K_TANH * (1.0 + 3.0 * _C_TANH * x2)
+        x2 = np.square(xc)
+        s, ds = _sigmoid_and_dsigmoid(_two_u(xc, x2 * _C_TANH))
+        xc *= 2.0                                   # s + 2x sigma'(2u) sqrt(2/pi) (1 + 3c x^2)
+        ds *= xc
+        ds *= _K_TANH
+        x2 *= 3.0 * _C_TANH
+        x2 += 1.0
+        ds *= x2
+        s += ds
+        return s
     xc = np.clip(x, -40.0, 40.0)                     # phi(40) = exp(-800) = 0
-    return _Phi(x) + xc * (_INV_SQRT_2PI * np.exp(-0.5 * xc * xc))
+    e = xc * -0.5
+    e *= xc
+    np.exp(e, out=e)
+    e *= _INV_SQRT_2PI
+    e *= xc
+    p = _Phi(x)
+    p += e
+    return p
 
 
 @elementwise
@@ -94,7 +129,9 @@ def silu(x):
 
     Shape: same as ``x``. Range: about [-0.2785, inf); minimum at x = -1.2785. Not monotone.
     """
-    return np.maximum(x, -800.0) * sigmoid_k(x)
+    s = sigmoid_k(x)
+    s *= np.maximum(x, -800.0)
+    return s
 
 
 @elementwise
@@ -105,7 +142,10 @@ def silu_prime(x):
 
     Shape: same as ``x``. Range: about [-0.0998, 1.0998]; equals 1/2 at 0.
     """
-    return sigmoid_k(x) + np.clip(x, -800.0, 800.0) * dsigmoid_k(x)
+    s, ds = _sigmoid_and_dsigmoid(x)
+    ds *= np.clip(x, -800.0, 800.0)
+    s += ds
+    return s
 
 
 def _softplus_args(beta, threshold):
@@ -128,8 +168,14 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0):
     """
     beta, threshold = _softplus_args(beta, threshold)
     with np.errstate(over="ignore"):   # |beta*x| -> inf only for |x| near the float max: limit is right
-        bx = x * beta
-    return np.where(bx > threshold, x, softplus_k(bx) / beta)
+        bx = x * beta if beta != 1.0 else x
+    out = softplus_k(bx)
+    if beta != 1.0:
+        out /= beta
+    big = bx > threshold
+    if big.any():  # masked copy: fast when the mask is sparse or uniform, as it is here
+        np.copyto(out, x, where=big)
+    return out
 
 
 @elementwise
@@ -141,8 +187,12 @@ def softplus_prime(x, beta: float = 1.0, threshold: float = 20.0):
     """
     beta, threshold = _softplus_args(beta, threshold)
     with np.errstate(over="ignore"):
-        bx = x * beta
-    return np.where(bx > threshold, np.where(np.isnan(x), x, 1.0), sigmoid_k(bx))
+        bx = x * beta if beta != 1.0 else x
+    out = sigmoid_k(bx)                 # NaN -> NaN (and NaN > threshold is False)
+    big = bx > threshold
+    if big.any():
+        np.copyto(out, 1.0, where=big)
+    return out
 
 
 @elementwise
@@ -154,7 +204,10 @@ def mish(x):
     Softplus here is the unthresholded, overflow-free one. Shape: same as ``x``.
     Range: about [-0.3088, inf); minimum at x = -1.1924. Not monotone.
     """
-    return np.maximum(x, -800.0) * np.tanh(softplus_k(x))
+    t = softplus_k(x)
+    np.tanh(t, out=t)
+    t *= np.maximum(x, -800.0)
+    return t
 
 
 @elementwise
@@ -167,7 +220,20 @@ def mish_prime(x):
     :math:`\operatorname{sech}^2 s = 4w/(1+w)^2` with :math:`w = e^{-2s}` avoids :math:`1-\tanh^2` cancellation.
     Shape: same as ``x``. Range: about [-0.11, 1.12]; equals 0.6 at 0.
     """
-    sp = softplus_k(x)
-    w = np.exp(-sp) ** 2
-    sech2 = 4.0 * w / ((1.0 + w) * (1.0 + w))
-    return np.tanh(sp) + np.clip(x, -800.0, 800.0) * sigmoid_k(x) * sech2
+    z = expneg_abs_k(x)                     # shared by softplus and sigmoid
+    s, d = sigmoid_parts_k(x, z)
+    sp = np.log1p(z, out=z)
+    sp += np.maximum(x, 0.0)                # = softplus_k(x)
+    w = np.negative(sp, out=d)              # w = exp(-sp)^2
+    np.exp(w, out=w)
+    np.square(w, out=w)
+    q = w + 1.0                             # sech^2 = 4w / (1 + w)^2
+    np.square(q, out=q)
+    w *= 4.0
+    w /= q
+    np.clip(x, -800.0, 800.0, out=q)
+    q *= s
+    q *= w
+    np.tanh(sp, out=sp)
+    sp += q
+    return sp

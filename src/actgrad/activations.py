@@ -28,7 +28,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._core import as_float_array, dsigmoid_k, elementwise, out_dtype, real_scalar, sigmoid_k
+from ._core import (as_float_array, dsigmoid_k, elementwise, expneg_abs_k, nan_like_input, real_scalar,
+                    sigmoid_k, step_k)
 from ._smooth import gelu, gelu_prime, mish, mish_prime, silu, silu_prime, softplus, softplus_prime
 from .softmax import log_softmax, softmax, softmax_backward, softmax_jacobian
 
@@ -44,11 +45,6 @@ __all__ = [
 #: SELU constants of Klambauer et al. (2017), eq. (14) :cite:`klambauer2017`.
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_LAMBDA = 1.0507009873554804934193349852946
-
-
-def _keep_nan(x: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Piecewise derivatives built from comparisons would map NaN to a constant: put NaN back."""
-    return np.where(np.isnan(x), x, d)
 
 
 @elementwise
@@ -77,7 +73,9 @@ def sigmoid_prime_from_output(s):
 
     Shape: same as ``s``. Loses relative accuracy where s rounds to 1 (x > ~36); harmless in backprop.
     """
-    return s * (1.0 - s)
+    d = 1.0 - s
+    d *= s
+    return d
 
 
 @elementwise
@@ -95,14 +93,20 @@ def tanh_prime(x):
 
     Shape: same as ``x``. Range: (0, 1], maximum 1 at 0; :math:`\tanh'(x) = 4\sigma'(2x)`.
     """
-    z2 = np.exp(-np.abs(x)) ** 2
-    return 4.0 * z2 / ((1.0 + z2) * (1.0 + z2))
+    z2 = expneg_abs_k(x)
+    np.square(z2, out=z2)
+    d = z2 + 1.0
+    np.square(d, out=d)
+    z2 *= 4.0
+    z2 /= d
+    return z2
 
 
 @elementwise
 def tanh_prime_from_output(t):
     r""":math:`\tanh'` from the cached output :math:`t = \tanh x`: :math:`1 - t^2`. Shape: same as ``t``."""
-    return 1.0 - t * t
+    d = np.square(t)
+    return np.subtract(1.0, d, out=d)
 
 
 @elementwise
@@ -121,7 +125,7 @@ def relu_prime(x):
 
     Shape: same as ``x``. Values in {0, 1}; NaN gives NaN.
     """
-    return _keep_nan(x, (x > 0).astype(x.dtype))
+    return nan_like_input(x, (x > 0).astype(x.dtype))
 
 
 @elementwise
@@ -131,7 +135,14 @@ def leaky_relu(x, alpha: float = 0.01):
     Shape: same as ``x``. Range: (-inf, inf) for alpha > 0. ``alpha`` is PyTorch's ``negative_slope``.
     """
     alpha = real_scalar(alpha, "leaky_relu", "alpha")
-    return np.where(x > 0, x, x * alpha) if alpha != 0 else np.maximum(x, 0.0)
+    if alpha == 0:
+        return np.maximum(x, 0.0)
+    ax = x * alpha
+    if 0 < alpha <= 1:  # x > 0: alpha*x <= x; x < 0: alpha*x >= x (branch-free, exact)
+        return np.maximum(x, ax, out=ax)
+    if alpha > 1:
+        return np.minimum(x, ax, out=ax)
+    return np.where(x > 0, x, ax)
 
 
 @elementwise
@@ -141,7 +152,7 @@ def leaky_relu_prime(x, alpha: float = 0.01):
     Shape: same as ``x``. NaN gives NaN.
     """
     alpha = real_scalar(alpha, "leaky_relu_prime", "alpha")
-    return _keep_nan(x, np.where(x > 0, 1.0, alpha).astype(x.dtype))
+    return nan_like_input(x, step_k(x, 1.0, alpha))
 
 
 def _prelu_args(x, a, fname):
@@ -217,7 +228,17 @@ def elu(x, alpha: float = 1.0):
     Shape: same as ``x``. Range: (-alpha, inf). Continuous derivative at 0 only for alpha = 1.
     """
     alpha = real_scalar(alpha, "elu", "alpha")
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+    return _elu_k(x, alpha)
+
+
+def _elu_k(x, alpha):
+    """max(x, 0) + alpha*expm1(min(x, 0)): one term is exactly 0, so this equals the two branches."""
+    e = np.minimum(x, 0.0)
+    np.expm1(e, out=e)
+    if alpha != 1.0:
+        e *= alpha
+    e += np.maximum(x, 0.0)
+    return e
 
 
 @elementwise
@@ -227,7 +248,15 @@ def elu_prime(x, alpha: float = 1.0):
     Shape: same as ``x``. NaN gives NaN.
     """
     alpha = real_scalar(alpha, "elu_prime", "alpha")
-    return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
+    return _elu_prime_k(x, alpha)
+
+
+def _elu_prime_k(x, alpha):
+    """exp(min(x, 0)) (exactly 1 for x >= 0) times (1 if x > 0 else alpha); NaN stays NaN."""
+    e = np.minimum(x, 0.0)
+    np.exp(e, out=e)
+    e *= step_k(x, 1.0, alpha)
+    return e
 
 
 @elementwise
@@ -238,13 +267,17 @@ def selu(x):
     make zero mean / unit variance a fixed point for LeCun-normal weights. Range: (-1.7581, inf).
     """
     with np.errstate(over="ignore"):  # lambda * x rounds to inf only for x > 1.7e308: that is the right answer
-        return SELU_LAMBDA * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+        e = _elu_k(x, SELU_ALPHA)
+        e *= SELU_LAMBDA
+        return e
 
 
 @elementwise
 def selu_prime(x):
     r""":math:`\lambda` if :math:`x > 0`, else :math:`\lambda\alpha e^x`; equals :math:`\lambda\alpha \approx 1.7581` at 0, as PyTorch."""
-    return SELU_LAMBDA * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0.0)))
+    e = _elu_prime_k(x, SELU_ALPHA)
+    e *= SELU_LAMBDA
+    return e
 
 
 # --- registry --------------------------------------------------------------------------------
