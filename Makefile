@@ -18,6 +18,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 ## Build the whole website into _build/html (executes every chapter; cached between builds).
 site: $(STAMP)
+	$(PY) scripts/execute_book.py
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo
 	@echo "The site is built. Open: file://$(CURDIR)/_build/html/index.html"
