@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core import as_float_array, sigmoid_k, softplus_k
-from .softmax import log_softmax
+from .softmax import _log_softmax_k, log_softmax
 
 __all__ = ["softmax_cross_entropy", "mse", "bce_with_logits"]
 
@@ -49,13 +49,17 @@ def softmax_cross_entropy(logits, y) -> tuple[float, np.ndarray]:
         raise TypeError(f"{fname}: y must be integer class labels, got dtype {yy.dtype}")
     if yy.shape != (n,):
         raise ValueError(f"{fname}: y must have shape ({n},) to match logits {z.shape}, got {yy.shape}")
-    if yy.min() < 0 or yy.max() >= c:
-        raise ValueError(f"{fname}: labels must be in [0, {c}), got min {yy.min()} and max {yy.max()}")
-    logp = log_softmax(z.astype(dt) if dt != z.dtype else z, axis=1).astype(z.dtype, copy=False)
+    lo, hi = yy.min(), yy.max()
+    if lo < 0 or hi >= c:
+        raise ValueError(f"{fname}: labels must be in [0, {c}), got min {lo} and max {hi}")
+    if dt == z.dtype:
+        logp = _log_softmax_k(z, 1)  # fresh array, same values as log_softmax(z, axis=1)
+    else:  # float16 logits: round them to float16 first, as the public function would
+        logp = log_softmax(z.astype(dt), axis=1).astype(z.dtype)
     rows = np.arange(n)
-    loss = -float(np.sum(logp[rows, yy], dtype=np.float64)) / n
+    loss = -float(logp[rows, yy].sum(dtype=np.float64)) / n
     with np.errstate(under="ignore"):
-        grad = np.exp(logp)
+        grad = np.exp(logp, out=logp)
     grad[rows, yy] -= 1.0
     grad /= n
     return loss, np.asarray(grad, dtype=dt)

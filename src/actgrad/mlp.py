@@ -61,6 +61,18 @@ class _Act(NamedTuple):
     prime: object = None
     from_output: object = None  # derivative computed from the activation, as PyTorch does
     kwargs: dict = {}
+    fn_k: object = None         # built-in activations: the kernels behind fn / prime / from_output,
+    prime_k: object = None      # called directly on the (N, n) float arrays of the model (no input
+    from_output_k: object = None  # coercion); each returns a fresh array that backward scales in place
+
+
+def _sign_k(a):
+    """ReLU'(z) from a = ReLU(z) = max(z, +0): sign(a) is 1 for z > 0, +0 for z <= 0, NaN for NaN."""
+    return np.sign(a)
+
+
+def _kernel(f):
+    return getattr(f, "__wrapped__", None)
 
 
 def _resolve(spec, kwargs, where):
@@ -87,7 +99,11 @@ def _resolve(spec, kwargs, where):
     from_output = None
     if not kwargs and name in ("sigmoid", "tanh"):
         from_output = getattr(_A, f"{name}_prime_from_output", None)
-    return _Act(name, "elementwise", rec.fn, rec.prime, from_output, dict(kwargs))
+    if rec is not _A.ACTIVATIONS.get(name):  # a user's record: call it as given
+        return _Act(name, "elementwise", rec.fn, rec.prime, from_output, dict(kwargs))
+    from_output_k = _sign_k if name == "relu" else _kernel(from_output)
+    return _Act(name, "elementwise", rec.fn, rec.prime, from_output, dict(kwargs),
+                _kernel(rec.fn), _kernel(rec.prime), from_output_k)
 
 
 class MLP:
@@ -150,19 +166,22 @@ class MLP:
         ``X`` is converted to the model dtype (no copy when it already matches)."""
         X = self._as_input(X)
         caches, x, p = [], X, self.params
-        for l, act in enumerate(self._acts, start=1):
-            z = x @ p[f"W{l}"]
-            z += p[f"b{l}"]
-            if act.kind == "identity":
-                a = z
-            elif act.kind == "prelu":
-                a = _A.prelu(z, p[f"a{l}"])
-            elif act.kind == "softmax":
-                a = _A.softmax(z, axis=-1)
-            else:
-                a = act.fn(z, **act.kwargs)
-            caches.append(LayerCache(x, z, a))
-            x = a
+        with np.errstate(under="ignore"):  # as inside actgrad.activations: underflow to 0 is intended
+            for l, act in enumerate(self._acts, start=1):
+                z = x @ p[f"W{l}"]
+                z += p[f"b{l}"]
+                if act.kind == "identity":
+                    a = z
+                elif act.kind == "prelu":
+                    a = _A.prelu(z, p[f"a{l}"])
+                elif act.kind == "softmax":
+                    a = _A.softmax(z, axis=-1)
+                elif act.fn_k is not None:
+                    a = act.fn_k(z, **act.kwargs)
+                else:
+                    a = act.fn(z, **act.kwargs)
+                caches.append(LayerCache(x, z, a))
+                x = a
         return x, caches
 
     def backward(self, dout, caches) -> dict[str, np.ndarray]:
@@ -180,22 +199,29 @@ class MLP:
         if da.dtype != self.dtype:
             da = da.astype(self.dtype)
         p, grads = self.params, {}
-        for l in range(self.num_layers, 0, -1):
-            c, act = caches[l - 1], self._acts[l - 1]
-            if act.kind == "identity":
-                dz = da
-            elif act.kind == "prelu":
-                dz, grads[f"a{l}"] = _A.prelu_backward(da, c.z, p[f"a{l}"])
-            elif act.kind == "softmax":
-                dz = _A.softmax_backward(da, c.a, axis=-1)
-            elif act.from_output is not None:
-                dz = da * act.from_output(c.a)
-            else:
-                dz = da * act.prime(c.z, **act.kwargs)
-            grads[f"W{l}"] = c.x.T @ dz
-            grads[f"b{l}"] = dz.sum(axis=0)
-            if l > 1:
-                da = dz @ p[f"W{l}"].T
+        with np.errstate(under="ignore"):
+            for l in range(self.num_layers, 0, -1):
+                c, act = caches[l - 1], self._acts[l - 1]
+                if act.kind == "identity":
+                    dz = da
+                elif act.kind == "prelu":
+                    dz, grads[f"a{l}"] = _A.prelu_backward(da, c.z, p[f"a{l}"])
+                elif act.kind == "softmax":
+                    dz = _A.softmax_backward(da, c.a, axis=-1)
+                elif act.from_output_k is not None and c.a.dtype == da.dtype:
+                    dz = act.from_output_k(c.a)  # fresh: scale in place (same values as da * f'(.))
+                    dz *= da
+                elif act.prime_k is not None and c.z.dtype == da.dtype:
+                    dz = act.prime_k(c.z, **act.kwargs)
+                    dz *= da
+                elif act.from_output is not None:
+                    dz = da * act.from_output(c.a)
+                else:
+                    dz = da * act.prime(c.z, **act.kwargs)
+                grads[f"W{l}"] = c.x.T @ dz
+                grads[f"b{l}"] = dz.sum(axis=0)
+                if l > 1:
+                    da = dz @ p[f"W{l}"].T
         return {k: grads[k] for k in p}
 
     def loss(self, X, y, loss="softmax_cross_entropy"):

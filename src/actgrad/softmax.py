@@ -26,10 +26,36 @@ def _prep(x, fname: str, axis: int):
 
 
 def _shifted(work: np.ndarray, axis: int):
-    """x - max(x) along axis, with the max of an all -inf / +inf-containing slice replaced by 0."""
-    m = np.max(work, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    return work - m
+    """``(x - max(x), finite)`` along axis (a fresh array), with the max of a slice containing NaN or
+    +inf, or made only of -inf, replaced by 0; ``finite`` tells whether no slice needed that."""
+    m = work.max(axis=axis, keepdims=True)
+    finite = bool(np.isfinite(m).all())
+    if not finite:
+        m = np.where(np.isfinite(m), m, 0.0)
+    return work - m, finite
+
+
+def _log_softmax_k(work: np.ndarray, axis: int) -> np.ndarray:
+    """log_softmax of an already-coerced, non-empty float array (see :func:`log_softmax`)."""
+    with np.errstate(under="ignore"):
+        z, finite = _shifted(work, axis)
+        e = np.exp(z)
+        if finite:  # every slice has a finite max: its sum is in [1, n], no NaN/inf anywhere
+            ok = None
+        else:
+            s = np.sum(e, axis=axis, keepdims=True)
+            ok = np.isfinite(s) & (s > 0)
+        # the max contributes exactly e^0 = 1: log(1 + rest) via log1p keeps log-probs near 0 accurate
+        if z.ndim == 2 and axis in (1, -1):
+            e[np.arange(z.shape[0]), z.argmax(axis=1)] = 0.0
+        else:
+            np.put_along_axis(e, np.argmax(z, axis=axis, keepdims=True), 0.0, axis=axis)
+        rest = np.sum(e, axis=axis, keepdims=True)
+        if ok is None:
+            z -= np.log1p(rest, out=rest)
+            return z
+        lse = np.log1p(np.where(ok, rest, 0.0))
+        return np.where(ok, z - lse, np.nan)
 
 
 def softmax(x, axis: int = -1) -> np.ndarray:
@@ -45,10 +71,15 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     if work.size == 0:
         return np.empty(work.shape, dtype=dt)
     with np.errstate(under="ignore"):
-        e = np.exp(_shifted(work, axis))
+        e, finite = _shifted(work, axis)
+        np.exp(e, out=e)
         s = np.sum(e, axis=axis, keepdims=True)
-        ok = np.isfinite(s) & (s > 0)
-        out = np.divide(e, s, out=np.full(e.shape, np.nan, dtype=e.dtype), where=ok)
+        if finite:  # sums in [1, n]
+            e /= s
+            out = e
+        else:
+            ok = np.isfinite(s) & (s > 0)
+            out = np.divide(e, s, out=np.full(e.shape, np.nan, dtype=e.dtype), where=ok)
     return np.asarray(out, dtype=dt)
 
 
@@ -67,17 +98,7 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     work, dt = _prep(x, "log_softmax", axis)
     if work.size == 0:
         return np.empty(work.shape, dtype=dt)
-    with np.errstate(under="ignore"):
-        z = _shifted(work, axis)
-        e = np.exp(z)
-        s = np.sum(e, axis=axis, keepdims=True)
-        ok = np.isfinite(s) & (s > 0)
-        # the max contributes exactly e^0 = 1: log(1 + rest) via log1p keeps log-probs near 0 accurate
-        np.put_along_axis(e, np.argmax(z, axis=axis, keepdims=True), 0.0, axis=axis)
-        rest = np.sum(e, axis=axis, keepdims=True)
-        lse = np.log1p(np.where(ok, rest, 0.0))
-        out = np.where(ok, z - lse, np.nan)
-    return np.asarray(out, dtype=dt)
+    return np.asarray(_log_softmax_k(work, axis), dtype=dt)
 
 
 def softmax_backward(dout, s, axis: int = -1) -> np.ndarray:
@@ -95,8 +116,11 @@ def softmax_backward(dout, s, axis: int = -1) -> np.ndarray:
     if g.shape != sw.shape:
         raise ValueError(f"softmax_backward: dout and s must have the same shape, got {g.shape} and {sw.shape}")
     dt = out_dtype(gdt, sdt)
-    dot = np.sum(g * sw, axis=axis, keepdims=True)
-    return np.asarray(sw * (g - dot), dtype=dt)
+    t = g * sw                                   # dtype >= g's and s's: safe to reuse for g - dot
+    dot = np.sum(t, axis=axis, keepdims=True)
+    np.subtract(g, dot, out=t)
+    t *= sw
+    return np.asarray(t, dtype=dt)
 
 
 def softmax_jacobian(x) -> np.ndarray:
