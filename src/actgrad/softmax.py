@@ -28,7 +28,10 @@ def _prep(x, fname: str, axis: int):
 def _shifted(work: np.ndarray, axis: int):
     """``(x - max(x), finite)`` along axis (a fresh array), with the max of a slice containing NaN or
     +inf, or made only of -inf, replaced by 0; ``finite`` tells whether no slice needed that."""
-    m = work.max(axis=axis, keepdims=True)
+    if work.ndim == 2 and axis in (1, -1):  # rows: argmax + gather beats max(axis=1) (NaN/inf alike)
+        m = work[np.arange(work.shape[0]), work.argmax(axis=1)][:, None]
+    else:
+        m = work.max(axis=axis, keepdims=True)
     finite = bool(np.isfinite(m).all())
     if not finite:
         m = np.where(np.isfinite(m), m, 0.0)
@@ -38,6 +41,16 @@ def _shifted(work: np.ndarray, axis: int):
 def _log_softmax_k(work: np.ndarray, axis: int) -> np.ndarray:
     """log_softmax of an already-coerced, non-empty float array (see :func:`log_softmax`)."""
     with np.errstate(under="ignore"):
+        if work.ndim == 2 and axis in (1, -1):  # rows (logits): one argmax serves the max and the log1p trick
+            rows, idx = np.arange(work.shape[0]), work.argmax(axis=1)
+            m = work[rows, idx]
+            if np.isfinite(m).all():  # else: the general path below
+                z = work - m[:, None]
+                e = np.exp(z)
+                e[rows, idx] = 0.0    # the max's term is exactly 1: log-sum-exp = log1p(sum of the others)
+                rest = e.sum(axis=1, keepdims=True)
+                z -= np.log1p(rest, out=rest)
+                return z
         z, finite = _shifted(work, axis)
         e = np.exp(z)
         if finite:  # every slice has a finite max: its sum is in [1, n], no NaN/inf anywhere
