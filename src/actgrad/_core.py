@@ -135,7 +135,12 @@ def sigmoid_parts_k(x: np.ndarray, z: np.ndarray):
 
 def sigmoid_k(x: np.ndarray) -> np.ndarray:
     """sigma(x) via z = exp(-|x|): 1/(1+z) for x >= 0, z/(1+z) otherwise (never overflows)."""
-    return sigmoid_parts_k(x, expneg_abs_k(x))[0]
+    d = expneg_abs_k(x)
+    d += 1.0                                          # as sigmoid_parts_k, without keeping z
+    s = np.minimum(x, 0.0)
+    np.exp(s, out=s)
+    s /= d
+    return s
 
 
 def dsigmoid_from_parts_k(z: np.ndarray, d: np.ndarray) -> np.ndarray:

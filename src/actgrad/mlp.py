@@ -66,11 +66,6 @@ class _Act(NamedTuple):
     from_output_k: object = None  # coercion); each returns a fresh array that backward scales in place
 
 
-def _sign_k(a):
-    """ReLU'(z) from a = ReLU(z) = max(z, +0): sign(a) is 1 for z > 0, +0 for z <= 0, NaN for NaN."""
-    return np.sign(a)
-
-
 def _kernel(f):
     return getattr(f, "__wrapped__", None)
 
@@ -101,9 +96,8 @@ def _resolve(spec, kwargs, where):
         from_output = getattr(_A, f"{name}_prime_from_output", None)
     if rec is not _A.ACTIVATIONS.get(name):  # a user's record: call it as given
         return _Act(name, "elementwise", rec.fn, rec.prime, from_output, dict(kwargs))
-    from_output_k = _sign_k if name == "relu" else _kernel(from_output)
     return _Act(name, "elementwise", rec.fn, rec.prime, from_output, dict(kwargs),
-                _kernel(rec.fn), _kernel(rec.prime), from_output_k)
+                _kernel(rec.fn), _kernel(rec.prime), _kernel(from_output))
 
 
 class MLP:
