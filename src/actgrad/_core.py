@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["as_float_array", "out_dtype", "elementwise", "real_scalar", "sigmoid_k", "dsigmoid_k", "softplus_k",
+__all__ = ["as_float_array", "x_and_param", "out_dtype", "elementwise", "real_scalar", "sigmoid_k", "dsigmoid_k", "softplus_k",
            "nan_like_input", "step_k", "expneg_abs_k", "sigmoid_parts_k", "dsigmoid_from_parts_k"]
 
 
@@ -63,6 +63,20 @@ def real_scalar(value: Any, fname: str, argname: str) -> float:
     if not np.isfinite(value):
         raise ValueError(f"{fname}: {argname} must be finite, got {value}")
     return value
+
+
+def x_and_param(x: Any, p: Any, fname: str, pname: str) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Coerce ``x`` and a parameter ``p`` (PReLU's slope, Swish's beta) that must broadcast to
+    ``x``'s shape without enlarging it; ``p`` is returned in ``x``'s working dtype."""
+    xw, dt = as_float_array(x, fname)
+    pw, _ = as_float_array(p, fname, pname)
+    try:
+        ok = np.broadcast_shapes(xw.shape, pw.shape) == xw.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{fname}: {pname} of shape {pw.shape} does not broadcast to x's shape {xw.shape}")
+    return xw, pw.astype(xw.dtype, copy=False), dt
 
 
 def elementwise(core: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:

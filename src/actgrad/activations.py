@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._core import (as_float_array, dsigmoid_k, elementwise, expneg_abs_k, nan_like_input, real_scalar,
-                    sigmoid_k, step_k)
+                    sigmoid_k, step_k, x_and_param)
 from ._smooth import gelu, gelu_prime, mish, mish_prime, silu, silu_prime, softplus, softplus_prime
 from .softmax import log_softmax, softmax, softmax_backward, softmax_jacobian
 
@@ -156,15 +156,8 @@ def leaky_relu_prime(x, alpha: float = 0.01):
 
 
 def _prelu_args(x, a, fname):
-    xw, dt = as_float_array(x, fname)
-    aw, adt = as_float_array(a, fname, "a")
-    try:
-        ok = np.broadcast_shapes(xw.shape, aw.shape) == xw.shape
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"{fname}: slope a of shape {aw.shape} does not broadcast to x's shape {xw.shape}")
-    return xw, aw.astype(xw.dtype, copy=False), dt, xw.shape
+    xw, aw, dt = x_and_param(x, a, fname, "slope a")
+    return xw, aw, dt, xw.shape
 
 
 def prelu(x, a) -> np.ndarray:

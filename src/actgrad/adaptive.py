@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import activations as _A
-from ._core import as_float_array
+from ._core import as_float_array, x_and_param
 from .mlp import MLP, LayerCache
 
 __all__ = ["swish_beta", "swish_beta_prime", "swish_beta_grad_beta", "swish_beta_backward",
@@ -32,15 +32,7 @@ class _Args(NamedTuple):
 
 
 def _args(x, beta, fname) -> _Args:
-    xw, dt = as_float_array(x, fname)
-    bw, _ = as_float_array(beta, fname, "beta")
-    try:
-        ok = np.broadcast_shapes(xw.shape, bw.shape) == xw.shape
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"{fname}: beta of shape {bw.shape} does not broadcast to x's shape {xw.shape}")
-    return _Args(xw, bw.astype(xw.dtype, copy=False), dt)
+    return _Args(*x_and_param(x, beta, fname, "beta"))
 
 
 def _sig_and_slope(x, beta):

@@ -39,6 +39,23 @@ def _scalar(v, fname):
     return float(v.reshape(()))
 
 
+def _central(f, x: np.ndarray, h: float):
+    """Yield ``(index, f(x + h e_i), f(x - h e_i))`` for every entry of ``x``, perturbing ``x`` in
+    place and restoring it exactly, also when ``f`` raises."""
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i].copy()
+        try:
+            x[i] = old + h
+            fp = f(x)
+            x[i] = old - h
+            fm = f(x)
+        finally:
+            x[i] = old
+        yield i, fp, fm
+
+
 def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     r"""Gradient of a scalar function by central differences:
 
@@ -51,17 +68,7 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     """
     _check_x(x, "numerical_gradient")
     grad = np.zeros(x.shape, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i].copy()
-        try:
-            x[i] = old + h
-            fp = _scalar(f(x), "numerical_gradient")
-            x[i] = old - h
-            fm = _scalar(f(x), "numerical_gradient")
-        finally:
-            x[i] = old
+    for i, fp, fm in _central(lambda v: _scalar(f(v), "numerical_gradient"), x, h):
         grad[i] = (fp - fm) / (2.0 * h)
     return grad
 
@@ -78,17 +85,7 @@ def numerical_vjp(f, x: np.ndarray, dout, h: float = 1e-6) -> np.ndarray:
     _check_x(x, "numerical_vjp")
     dout = np.asarray(dout, dtype=np.float64)
     grad = np.zeros(x.shape, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i].copy()
-        try:
-            x[i] = old + h
-            fp = np.array(f(x), dtype=np.float64)
-            x[i] = old - h
-            fm = np.array(f(x), dtype=np.float64)
-        finally:
-            x[i] = old
+    for i, fp, fm in _central(lambda v: np.array(f(v), dtype=np.float64), x, h):
         if fp.shape != dout.shape:
             raise ValueError(f"numerical_vjp: f(x) has shape {fp.shape} but dout has shape {dout.shape}")
         grad[i] = np.sum((fp - fm) * dout) / (2.0 * h)
