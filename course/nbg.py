@@ -54,8 +54,10 @@ def gradebook(root: Path | str = ROOT, config: Config | None = None):
     from nbgrader.api import Gradebook
 
     _venv_on_path()
+    from nbgrader.coursedir import CourseDirectory
+
     config = config if config is not None else load_config(root)
-    cd = config.CourseDirectory
+    cd = CourseDirectory(config=config)  # applies nbgrader's defaults (db_url, course_id)
     return Gradebook(cd.db_url, cd.course_id)
 
 
