@@ -2,8 +2,10 @@
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,3 +38,13 @@ def built_site():
         pytest.fail(f"jupyter-book build failed (exit {proc.returncode}):\n"
                     f"{proc.stdout[-8000:]}\n{proc.stderr[-8000:]}")
     return ROOT / "_build" / "html"
+
+
+@pytest.fixture
+def strict_numerics():
+    """Every warning is an error and NumPy raises on overflow, invalid values and division by zero
+    (use with ``pytestmark = pytest.mark.usefixtures("strict_numerics")``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            yield

@@ -5,7 +5,6 @@ Every test runs with NumPy overflow/invalid/divide turned into exceptions and al
 """
 import dataclasses
 import math
-import warnings
 
 import mpmath
 import numpy as np
@@ -22,12 +21,7 @@ from actgrad import _smooth
 torch.set_num_threads(1)
 
 
-@pytest.fixture(autouse=True)
-def strict_numerics():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with np.errstate(over="raise", invalid="raise", divide="raise"):
-            yield
+pytestmark = pytest.mark.usefixtures("strict_numerics")
 
 
 _rng = np.random.default_rng(0)

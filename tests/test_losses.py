@@ -1,6 +1,5 @@
 """actgrad.losses against torch.nn.functional values and autograd gradients (float64 and float32),
 including extreme logits, with NumPy floating-point errors and all warnings turned into exceptions."""
-import warnings
 
 import numpy as np
 import pytest
@@ -13,12 +12,7 @@ torch.set_num_threads(1)
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-15), np.float32: dict(rtol=1e-5, atol=1e-7)}
 
 
-@pytest.fixture(autouse=True)
-def strict_numerics():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with np.errstate(over="raise", invalid="raise", divide="raise"):
-            yield
+pytestmark = pytest.mark.usefixtures("strict_numerics")
 
 
 def torch_loss_and_grad(fn, a, *rest):
