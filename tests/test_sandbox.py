@@ -162,6 +162,7 @@ def test_real_course_layout(root, tmp_path, monkeypatch):
     """A sandboxed kernel for the real course (its .venv inside the course root) starts, imports
     the package, and sees neither solutions/, the config, the grader's home nor its secrets."""
     import asyncio
+    import concurrent.futures
 
     monkeypatch.setenv("GRADER_SECRET_TOKEN", "hunter2")
     work = tmp_path / "work"
@@ -186,7 +187,10 @@ def test_real_course_layout(root, tmp_path, monkeypatch):
             await km.shutdown_kernel(now=True)
 
     out = []
-    assert asyncio.run(run()) == "ok"
+    # In a thread of its own: an earlier test in this worker (playwright's sync API) may have
+    # left an event loop running in the main thread, where asyncio.run() refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, run()).result() == "ok"
     text = "".join(m["content"].get("text", "") for m in out if m["msg_type"] == "stream")
     in_root, in_home, secret_seen, cwd = json.loads(text)
     # only what the interpreter needs is there: the venv and the editable package's src/
