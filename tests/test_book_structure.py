@@ -141,3 +141,15 @@ def test_source_errors_are_corrected_in_an_admonition_followed_by_code(chapter, 
                 "the correction is not followed by an executed cell with the evidence"
             return
     pytest.fail(f"{chapter}: no admonition correcting the source ({title})")
+
+
+PLOTTING = re.compile(r"plt\.|plotting\.plot_|\bax\d?\.(plot|bar|semilogy|loglog|hist|scatter|imshow|fill_between)\(")
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_plotting_cells_hide_their_input(nb):
+    """Readers look at figures; the plotting boilerplate is folded away (tag hide-input)."""
+    shown = [i for i, c in enumerate(json.loads(nb.read_text())["cells"])
+             if c["cell_type"] == "code" and PLOTTING.search("".join(c["source"]))
+             and not {"hide-input", "remove-input"} & set(c["metadata"].get("tags", []))]
+    assert not shown, f"plotting cells without the hide-input tag: {shown}"
