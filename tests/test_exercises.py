@@ -47,24 +47,24 @@ def _public_text(nb) -> str:
     return "\n".join(SOLUTION.sub("", HIDDEN.sub("", src(cell))) for cell in nb["cells"])
 
 
-def hidden_lines(nb) -> set[str]:
-    """Every non-trivial line that only occurs inside a hidden-test region of the notebook."""
+def _lines_only_in(pattern, nb) -> set[str]:
+    """Every non-trivial line that occurs inside a ``pattern`` region and nowhere public."""
     out = set()
     for cell in nb["cells"]:
-        for region in HIDDEN.findall(src(cell)):
+        for region in pattern.findall(src(cell)):
             out |= _meaningful(region)
     public = _public_text(nb)
     return {line for line in out if line not in public}
+
+
+def hidden_lines(nb) -> set[str]:
+    """Every non-trivial line that only occurs inside a hidden-test region of the notebook."""
+    return _lines_only_in(HIDDEN, nb)
 
 
 def solution_lines(nb) -> set[str]:
     """Every non-trivial line that only occurs inside a solution region."""
-    out = set()
-    for cell in nb["cells"]:
-        for region in SOLUTION.findall(src(cell)):
-            out |= _meaningful(region)
-    public = _public_text(nb)
-    return {line for line in out if line not in public}
+    return _lines_only_in(SOLUTION, nb)
 
 
 def _meaningful(text: str) -> set[str]:
