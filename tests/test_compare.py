@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import actgrad
 from actgrad import compare, datasets
 from actgrad.mlp import MLP
 
@@ -94,3 +95,54 @@ def test_bad_field_raises():
     res = compare.activation_sweep(["relu"], seeds=(0,), hidden=(4,), epochs=1)
     with pytest.raises(ValueError, match="curves"):
         res.curves("weights")
+
+
+# ----------------------------------------------------------------------------- activation_cost
+def _independent_ratio(name, n=200_000, repeats=9):
+    """Forward+backward time of `name` over ReLU's, timed here with timeit (min of repeats)."""
+    import timeit
+    rng = np.random.default_rng(123)
+    z, delta = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    t = {}
+    for a in ("relu", name):
+        rec = actgrad.ACTIVATIONS[a]
+        t[a] = min(timeit.repeat(lambda: (rec.fn(z), delta * rec.prime(z)), number=3, repeat=repeats))
+    return t[name] / t["relu"]
+
+
+def test_activation_cost_relu_is_the_reference_and_fields_are_consistent():
+    c = compare.activation_cost(["sigmoid", "mish"], n=100_000, repeats=5)
+    assert c.names == ("relu", "sigmoid", "mish"), \
+        f"activation_cost(['sigmoid', 'mish']).names: expected relu added as the reference first, got {c.names}"
+    assert c.ratio["relu"] == 1.0, f"activation_cost: ratio['relu'] must be exactly 1, got {c.ratio['relu']}"
+    assert (c.n, c.repeats, c.dtype) == (100_000, 5, "float32"), f"activation_cost settings: got {c.n, c.repeats, c.dtype}"
+    for a in c.names:
+        assert c.samples[a].shape == (5,) and np.all(c.samples[a] > 0), \
+            f"activation_cost: samples[{a!r}] should be 5 positive timings, got {c.samples[a]}"
+        assert c.seconds[a] == pytest.approx(np.median(c.samples[a])), \
+            f"activation_cost: seconds[{a!r}] should be the median of its samples"
+        assert c.ratio[a] == pytest.approx(c.seconds[a] / c.seconds["relu"])
+
+
+def test_activation_cost_agrees_with_an_independent_timing():
+    # Mish needs exp, log1p and tanh per element (and more for its derivative); ReLU a comparison.
+    # Timings on a shared machine are noisy, so the check is loose: same side of 1, same order.
+    c = compare.activation_cost(["mish", "leaky_relu"], n=200_000, repeats=7)
+    indep = _independent_ratio("mish")
+    assert c.ratio["mish"] > 2 and indep > 2, \
+        f"mish forward+backward should cost well over 2x ReLU: activation_cost {c.ratio['mish']:.2f}, timeit {indep:.2f}"
+    assert 1 / 3 < c.ratio["mish"] / indep < 3, \
+        (f"activation_cost ratio for mish {c.ratio['mish']:.2f} vs an independent timeit ratio {indep:.2f}: "
+         "differ by more than 3x; is each sample timing exactly one forward and one backward pass on the same array?")
+    assert c.ratio["leaky_relu"] < c.ratio["mish"], \
+        f"leaky_relu (a comparison and a multiply) should be cheaper than mish, got {c.ratio}"
+
+
+@pytest.mark.parametrize("kwargs, err", [
+    (dict(names=["nope"]), ValueError), (dict(names=["relu", "relu"]), ValueError),
+    (dict(names="relu"), TypeError), (dict(n=10), ValueError), (dict(repeats=1), ValueError),
+    (dict(n=2.5e5), ValueError), (dict(dtype=np.int32), TypeError), (dict(dtype="complex128"), TypeError),
+])
+def test_activation_cost_rejects_bad_arguments(kwargs, err):
+    with pytest.raises(err, match="activation_cost"):
+        compare.activation_cost(**kwargs)

@@ -1,6 +1,7 @@
 r"""Comparing activations on equal terms: the same MLP, data, optimiser and seeds, one activation at a time.
 
-Used by the book's chapter 12 (*Choosing an activation*) and the FAQ. One call of
+Used by the book's chapters 3 and 12 and the FAQ. :func:`activation_cost` times every activation's
+forward and backward pass one way, so that every chapter quotes the same kind of number. One call of
 :func:`activation_sweep` trains ``64 -> hidden -> 10`` on the bundled 8x8 digits
 (:func:`actgrad.datasets.digits`, one fixed stratified split) with SGD + momentum for every
 activation and every seed, and keeps each run's :class:`actgrad.optim.History`.
@@ -23,7 +24,8 @@ from . import datasets as _D
 from . import optim as _O
 from .mlp import MLP
 
-__all__ = ["DEFAULT_INIT", "default_init", "SweepResult", "activation_sweep"]
+__all__ = ["DEFAULT_INIT", "default_init", "SweepResult", "activation_sweep", "ActivationCost",
+           "activation_cost"]
 
 #: The initialisation each activation is usually paired with: Glorot/Xavier for the symmetric
 #: squashing functions (Glorot & Bengio, 2010), LeCun normal for SELU (Klambauer et al., 2017),
@@ -108,3 +110,89 @@ def activation_sweep(activations=None, seeds=(0, 1, 2), hidden=(64, 64, 64), epo
             histories[a].append(h)
         seconds[a] = time.perf_counter() - t0
     return SweepResult(names, seeds, histories, seconds)
+
+
+# ----------------------------------------------------------------------------- cost
+class ActivationCost(NamedTuple):
+    r"""What :func:`activation_cost` returns.
+
+    ``names``: the activations timed (``"relu"`` always included, as the reference).
+    ``seconds``: name -> median wall-clock seconds of one forward + backward pass over the array.
+    ``ratio``: name -> ``seconds[name] / seconds["relu"]`` (so ``ratio["relu"] == 1.0``).
+    ``samples``: name -> array ``(repeats,)`` of the individual timings (for the spread).
+    ``n``, ``repeats``, ``dtype``: the settings used (``dtype`` as a NumPy dtype name).
+    """
+
+    names: tuple
+    seconds: dict
+    ratio: dict
+    samples: dict
+    n: int
+    repeats: int
+    dtype: str
+
+
+def activation_cost(names=None, n=1_000_000, repeats=7, dtype=np.float32, seed=0):
+    r"""Time each activation's forward and backward pass on the same array; return an :class:`ActivationCost`.
+
+    One sample of activation :math:`\phi` is the wall-clock time of
+
+    .. math:: a = \phi(z), \qquad g = \delta \odot \phi'(z),
+
+    with :math:`z, \delta \sim \mathcal N(0, 1)^n` drawn once (``seed``) and shared by every
+    activation. The activations are timed round-robin (every repeat times each of them once, in
+    a rotating order, after one untimed warm-up call each), so load on a shared machine affects
+    all of them alike; the reported time is the **median** of ``repeats`` samples and the ratio
+    is relative to ReLU's median. BLAS/OpenMP pools are limited to one thread while timing
+    (NumPy's elementwise functions are single-threaded anyway).
+
+    ``names``: activation names in :data:`actgrad.activations.ACTIVATIONS` (default: all). ``n``:
+    array length (>= 1000: shorter arrays measure Python call overhead, not arithmetic).
+    ``repeats``: >= 3. ``dtype``: ``np.float32`` (default, what deep-learning frameworks train
+    in) or ``np.float64``. Cost: about ``(sum of ratios) * repeats`` ReLU passes, ~1 s at the
+    defaults. Pitfall: these are NumPy-on-CPU ratios; GPU frameworks fuse elementwise kernels,
+    and next to the layer's matrix product (:math:`O(n\cdot\text{fan-in})`) any activation is cheap.
+    """
+    fn = "activation_cost"
+    if names is None:
+        names = tuple(_A.ACTIVATIONS)
+    elif isinstance(names, str):
+        raise TypeError(f"{fn}: names must be a sequence of activation names, got the string {names!r}")
+    else:
+        names = tuple(names)
+    for a in names:
+        if not isinstance(a, str) or a not in _A.ACTIVATIONS:
+            raise ValueError(f"{fn}: unknown activation {a!r}; known: {sorted(_A.ACTIVATIONS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{fn}: duplicate names in {names!r}")
+    if "relu" not in names:
+        names = ("relu",) + names
+    for value, label, low in ((n, "n", 1000), (repeats, "repeats", 3)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{fn}: {label} must be an int >= {low}, got {value!r}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{fn}: dtype must be np.float32 or np.float64, got {dtype!r}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{fn}: dtype must be np.float32 or np.float64, got {dt}")
+    n, repeats = int(n), int(repeats)
+    rng = np.random.default_rng(seed)
+    z, delta = rng.standard_normal(n).astype(dt), rng.standard_normal(n).astype(dt)
+    recs = [_A.ACTIVATIONS[a] for a in names]
+    samples = {a: np.empty(repeats) for a in names}
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+    with threadpool_limits(1):
+        for rec in recs:  # warm-up: first-call allocations, caches
+            _ = delta * rec.prime(z), rec.fn(z)
+        for r in range(repeats):
+            k = r % len(recs)
+            for rec in recs[k:] + recs[:k]:
+                t0 = time.perf_counter()
+                a = rec.fn(z)
+                g = delta * rec.prime(z)
+                samples[rec.name][r] = time.perf_counter() - t0
+                del a, g
+    seconds = {a: float(np.median(samples[a])) for a in names}
+    ratio = {a: seconds[a] / seconds["relu"] for a in names}
+    return ActivationCost(names, seconds, ratio, samples, n, repeats, dt.name)
