@@ -15,4 +15,5 @@ ASSIGNMENTS = (
     "a2_softmax_cross_entropy",
     "a3_backprop",
     "a4_gradient_flow",
+    "a5_normalization_residual",
 )
