@@ -48,7 +48,7 @@ def book(tmp_path):
     ])
     write(tmp_path / "12_choosing_activation.ipynb", [
         md("Too large weights ([chapter 7](07_vanishing_exploding.ipynb), Figure 1) explode; see Figure 9.\n"),
-        code("a = 1\nglue('only', a, display=False)\n"),
+        code("glue('only', 1, display=False)\n"),
         code("z = g()\nz.mean()\nglue('z', z, display=False)\n"),
     ])
     return tmp_path
@@ -106,7 +106,7 @@ def test_glue_calls_leave_visible_cells(book, capsys):
     assert any(src(c).startswith("y = f(x)\nglue(") for c in ch7) and "reads a name that later code changes" in out
     ch12 = cells(book / "12_choosing_activation.ipynb")
     only = next(c for c in ch12 if "glue('only'" in src(c))
-    assert src(only) == "a = 1\nglue('only', a, display=False)" and only["metadata"]["tags"] == ["remove-cell"], \
+    assert src(only) == "glue('only', 1, display=False)\n" and only["metadata"]["tags"] == ["remove-cell"], \
         "a cell that only glues is tagged remove-cell rather than split"
     silent = next(c for c in ch12 if src(c).startswith("z = g()"))
     assert src(silent) == "z = g()\nz.mean();", "the cell's new last expression must stay silent"
