@@ -153,3 +153,40 @@ def test_plotting_cells_hide_their_input(nb):
              if c["cell_type"] == "code" and PLOTTING.search("".join(c["source"]))
              and not {"hide-input", "remove-input"} & set(c["metadata"].get("tags", []))]
     assert not shown, f"plotting cells without the hide-input tag: {shown}"
+
+
+def _figure_problems(cells):
+    """Plotting cells that are not real figures (caption, name, alt text), bold caption
+    paragraphs, and glue calls that readers would see."""
+    found = []
+    for i, c in enumerate(cells):
+        src, tags = "".join(c["source"]), set(c["metadata"].get("tags", []))
+        if c["cell_type"] == "markdown" and re.search(r"^\*\*Fig(ure|\.)", src, flags=re.M):
+            found.append(f"cell {i}: a bold '**Figure' caption paragraph (use mystnb.figure metadata)")
+        if c["cell_type"] != "code":
+            continue
+        if PLOTTING.search(src) and "hide-input" in tags:
+            meta = c["metadata"].get("mystnb", {})
+            figure, alt = meta.get("figure", {}), meta.get("image", {}).get("alt", "")
+            if not figure.get("caption", "").strip() or not figure.get("name", "").startswith("fig-"):
+                found.append(f"cell {i}: plotting cell without mystnb.figure caption and fig-* name")
+            if len(alt.split()) < 3:
+                found.append(f"cell {i}: plotting cell without mystnb.image.alt text ({alt!r})")
+        if re.search(r"^\s*glue\(", src, flags=re.M) and "remove-cell" not in tags:
+            found.append(f"cell {i}: glue(...) in a cell readers see (move it to a remove-cell cell)")
+    return found
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_every_plot_is_a_captioned_figure_with_alt_text(nb):
+    """The figure convention: captions, names and alt text in the plotting cell's metadata,
+    prose refers with {numref}, glue plumbing hidden. `python scripts/convert_figures.py
+    book/[0-9][0-9]_*.ipynb` converts old-style chapters."""
+    found = _figure_problems(json.loads(nb.read_text())["cells"])
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_no_hard_coded_figure_numbers(nb):
+    refs = re.findall(r"(?<![\w`<*])Figure\s+\d+(?:\.\d+)?[a-z]?\b", markdown(nb))
+    assert not refs, f"hard-coded figure numbers {refs}: refer with {{numref}}`fig-...`"
