@@ -136,23 +136,7 @@ def test_nielsen_speeds_match_torch_autograd():
     np.testing.assert_allclose(s.speeds[0], want, rtol=1e-10)
 
 
-# ----------------------------------------------------------------------------- dead units
-def test_negative_bias_kills_relu_layers_and_elu_recovers():
-    relu = E.dead_fraction_during_training("relu", lr=0.1, bias_init=-1.0, epochs=2, seed=0)
-    # Inputs are in [0, 1] and He weights are zero-mean: with b = -1 every unit of layers 2-3
-    # sees z <= 0 on every example, gets no gradient and never recovers.
-    assert np.all(relu.dead[:, 1:] == 1.0)
-    assert relu.accuracy[-1] < 0.2
-    elu = E.dead_fraction_during_training("elu", lr=0.1, bias_init=-1.0, epochs=2, seed=0)
-    assert np.all(elu.dead == 0.0)
-    assert elu.accuracy[-1] > 0.8
-
-
-def test_larger_learning_rate_kills_more_relu_units():
-    low = E.dead_fraction_during_training("relu", lr=0.05, epochs=2, seed=0)
-    high = E.dead_fraction_during_training("relu", lr=1.0, epochs=2, seed=0)
-    assert high.dead[-1].mean() > low.dead[-1].mean() + 0.2
-    assert low.accuracy[-1] > 0.8
+# Dead units (chapter 9): tests/test_experiments_dead.py, across five seeds.
 
 
 # ----------------------------------------------------------------------------- clipping
