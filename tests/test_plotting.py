@@ -219,3 +219,65 @@ def test_derivative_jump_is_a_gap_not_a_segment():
     # a smooth derivative is not broken
     ax = P.plot_activation("gelu", x=x)
     assert np.isfinite(ax.get_lines()[1].get_ydata()).all()
+
+
+# ----------------------------------------------------------------------------- readability
+def _smallest_text_css_px(fig, shown_px):
+    """Independent of plotting.smallest_text_px: draw, collect every visible text's size in pt,
+    and scale by how the browser shows the PNG (fig.dpi px per inch, shrunk to shown_px)."""
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(lambda a: hasattr(a, "get_fontsize"))
+             if t.get_visible() and getattr(t, "get_text", lambda: "")()]
+    natural_px = fig.get_size_inches()[0] * fig.dpi
+    return min(sizes) * (fig.dpi / 72.0) * min(1.0, shown_px / natural_px), len(sizes)
+
+
+def _figures():
+    rng = np.random.default_rng(4)
+    fig, ax = plt.subplots()
+    P.plot_training_curves({"relu": rng.uniform(size=(3, 20)), "tanh": rng.uniform(size=(3, 20))},
+                           ax=ax)
+    ax.set_title("loss")
+    yield "default figure", fig
+    fig, axes = P.subplots(4)
+    for a, name in zip(axes, ["sigmoid", "tanh", "relu", "gelu"]):
+        P.plot_activation(name, ax=a)
+    yield "subplots(4)", fig
+    yield "activation grid, ncols=4 asked", P.plot_activations_grid(sorted(ACTIVATIONS), ncols=4)[0]
+    layers = [rng.normal(size=200) for _ in range(5)]
+    yield "layer histograms, row", P.plot_layer_histograms(layers, layout="row")[0].figure
+
+
+@pytest.mark.parametrize("width", [P.COLUMN_PX, P.PHONE_PX], ids=["column", "phone"])
+def test_smallest_text_is_readable_on_every_screen(width):
+    """The style's promise (plotting.MIN_TEXT_PX = 12 CSS px at the book's 672-px figure column
+    and at the 560 px a phone shows a figure at), from each figure's size and font sizes."""
+    with P.style():
+        for label, fig in _figures():
+            px, n = _smallest_text_css_px(fig, width)
+            assert n > 5, f"{label}: found only {n} texts; the walk over artists is broken"
+            assert px >= P.MIN_TEXT_PX, (
+                f"{label}: smallest text {px:.1f} CSS px when shown {width} px wide, expected >= "
+                f"{P.MIN_TEXT_PX} (figure {fig.get_size_inches()} in; hint: keep figures "
+                f"FIG_WIDTH={P.FIG_WIDTH} in wide, at most MAX_COLUMNS panels per row, fonts >= 11 pt)")
+            assert P.smallest_text_px(fig, width) == pytest.approx(px), label
+            plt.close(fig)
+
+
+def test_smallest_text_px_closed_form():
+    fig = plt.figure(figsize=(14, 4), dpi=100)
+    fig.text(0.5, 0.5, "tiny", fontsize=8)
+    fig.text(0.2, 0.5, "big", fontsize=20)
+    # 8 pt = 8/72 in = 11.1 image px at 100 dpi; the 1400-px image is shown 672 px wide
+    assert P.smallest_text_px(fig, 672) == pytest.approx(8 / 72 * 100 * 672 / 1400)
+    assert P.smallest_text_px(fig, 5000) == pytest.approx(8 / 72 * 100), "images never upscale"
+
+
+def test_subplots_wraps_panels_and_keeps_the_column_width():
+    fig, axes = P.subplots(5, ncols=4)
+    assert len(axes) == 5 and len(fig.axes) == 5, "unused grid cells must be removed"
+    assert fig.get_size_inches()[0] == pytest.approx(P.FIG_WIDTH)
+    cols = {round(a.get_position().x0, 3) for a in axes}
+    assert len(cols) == P.MAX_COLUMNS, f"asked for 4 columns, expected the cap {P.MAX_COLUMNS}: {cols}"
+    with pytest.raises(ValueError, match="subplots"):
+        P.subplots(0)

@@ -23,7 +23,8 @@ import matplotlib.pyplot as plt
 from cycler import cycler
 
 __all__ = ["PALETTE", "COLORS", "DEPTH_CMAP", "STYLE", "use_style", "style", "color_for",
-           "depth_colors", "plot_activation", "plot_activations_grid", "plot_layer_histograms",
+           "depth_colors", "subplots", "smallest_text_px", "COLUMN_PX", "PHONE_PX", "MIN_TEXT_PX",
+           "FIG_WIDTH", "MAX_COLUMNS", "plot_activation", "plot_activations_grid", "plot_layer_histograms",
            "plot_grad_norms_vs_depth", "plot_decision_boundary", "plot_training_curves",
            "plot_matrix"]
 
@@ -50,13 +51,22 @@ COLORS = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#88
 #: Sequential colormap for depth (first layer dark, last layer light).
 DEPTH_CMAP = "viridis"
 
+#: Readability contract. A figure is shown at most COLUMN_PX CSS pixels wide (the book's figure
+#: column in a 1280-px window) and, on a phone, PHONE_PX wide (book/_static/site.css keeps plots at
+#: that width in a sideways-scrolling box). At either width the smallest text of a figure made
+#: with STYLE (and these helpers) is at least MIN_TEXT_PX CSS pixels: 11 pt in a FIG_WIDTH-inch
+#: figure is 14.7 px in the column and 12.2 px on a phone. Wider figures shrink their text: keep
+#: figures FIG_WIDTH wide and put at most MAX_COLUMNS panels side by side (:func:`subplots`).
+COLUMN_PX, PHONE_PX, MIN_TEXT_PX = 672, 560, 12.0
+FIG_WIDTH, MAX_COLUMNS = 7.0, 2
+
 STYLE = {
-    "figure.figsize": (6.0, 4.0), "figure.dpi": 110, "savefig.dpi": 150,
+    "figure.figsize": (FIG_WIDTH, 4.2), "figure.dpi": 110, "savefig.dpi": 150,
     "savefig.bbox": "tight", "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-    "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10,
-    "legend.frameon": False, "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.8,
-    "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 2.0,
-    "axes.prop_cycle": cycler(color=COLORS), "image.cmap": "viridis",
+    "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 11, "legend.title_fontsize": 11,
+    "figure.titlesize": 12, "legend.frameon": False, "axes.grid": True, "grid.alpha": 0.3,
+    "grid.linewidth": 0.8, "axes.spines.top": False, "axes.spines.right": False,
+    "lines.linewidth": 2.0, "axes.prop_cycle": cycler(color=COLORS), "image.cmap": "viridis",
 }
 
 
@@ -79,6 +89,30 @@ def color_for(name, index=0):
 def depth_colors(n):
     """``n`` colours sampled from :data:`DEPTH_CMAP`, dark (layer 1) to light (layer n)."""
     return [mpl.colormaps[DEPTH_CMAP](t) for t in np.linspace(0.0, 0.85, max(int(n), 1))][:n]
+
+
+def subplots(n, ncols=MAX_COLUMNS, panel_height=2.8, **kw):
+    """``(fig, axes)``: ``n`` panels in rows of at most ``min(ncols, MAX_COLUMNS)``, the figure
+    FIG_WIDTH wide (readable on every screen, see :data:`MIN_TEXT_PX`); ``axes`` is 1-D, unused
+    grid cells removed. ``kw`` goes to ``plt.subplots`` (e.g. ``sharey=True``)."""
+    if int(n) < 1:
+        raise ValueError(f"subplots: need at least one panel, got n={n}")
+    ncols = max(1, min(int(ncols), MAX_COLUMNS, int(n)))
+    nrows = -(-int(n) // ncols)
+    kw.setdefault("layout", "constrained")
+    fig, axes = plt.subplots(nrows, ncols, figsize=(FIG_WIDTH, panel_height * nrows), squeeze=False, **kw)
+    axes = axes.ravel()
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    return fig, axes[:n]
+
+
+def smallest_text_px(fig, width_px=COLUMN_PX):
+    """Size in CSS px of the smallest visible text of ``fig`` when the page shows it ``width_px``
+    wide (images never grow beyond their natural size, ``fig.dpi`` px per inch)."""
+    sizes = [t.get_fontsize() for t in fig.findobj(mpl.text.Text) if t.get_visible() and t.get_text()]
+    natural = fig.get_figwidth() * fig.dpi
+    return min(sizes, default=np.inf) * fig.dpi / 72 * min(1.0, width_px / natural)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -183,24 +217,22 @@ def plot_activation(name_or_fns, x=None, ax=None, derivative=True, label=None, c
     return ax
 
 
-def plot_activations_grid(names, x=None, ncols=3, derivative=True, sharey=False, figsize=None):
-    """A grid of :func:`plot_activation` panels, one per name (titled). Returns ``(fig, axes)``
-    with ``axes`` a 1-D array of ``len(names)`` Axes (unused grid cells are removed)."""
+def plot_activations_grid(names, x=None, ncols=MAX_COLUMNS, derivative=True, sharey=False,
+                          figsize=None):
+    """A grid of :func:`plot_activation` panels, one per name (titled), in rows of at most
+    :data:`MAX_COLUMNS` panels (a larger ``ncols`` is capped, so the text stays readable on a
+    phone; ``figsize`` overrides the readable default size). Returns ``(fig, axes)`` with ``axes``
+    a 1-D array of ``len(names)`` Axes."""
     names = list(names)
     if not names:
         raise ValueError("plot_activations_grid: names is empty")
-    ncols = min(int(ncols), len(names))
-    nrows = -(-len(names) // ncols)
-    figsize = figsize or (3.2 * ncols, 2.6 * nrows)
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, sharey=sharey, squeeze=False,
-                             layout="constrained")
-    axes = axes.ravel()
-    for ax in axes[len(names):]:
-        fig.delaxes(ax)
+    fig, axes = subplots(len(names), ncols=ncols, sharey=sharey)
+    if figsize is not None:
+        fig.set_size_inches(figsize)
     for ax, name in zip(axes, names):
         plot_activation(name, x=x, ax=ax, derivative=derivative)
         ax.set_title(name if isinstance(name, str) else getattr(name, "name", ""))
-    return fig, axes[:len(names)]
+    return fig, axes
 
 
 # ----------------------------------------------------------------------------- per-layer views
@@ -236,8 +268,7 @@ def plot_layer_histograms(values_per_layer, ax=None, labels=None, bins=50, range
         raise ValueError(f"{fn}: layout must be 'overlay' or 'row', got {layout!r}")
     if multiples:
         if ax is None:
-            _, ax = plt.subplots(1, len(vals), figsize=(2.4 * len(vals), 2.6), sharex=True,
-                                 sharey=True, squeeze=False, layout="constrained")
+            _, ax = subplots(len(vals), sharex=True, sharey=True, panel_height=2.4)
         axes = np.asarray(ax, dtype=object).ravel()
         if len(axes) < len(vals):
             raise ValueError(f"{fn}: {len(axes)} Axes for {len(vals)} layers")
