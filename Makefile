@@ -10,18 +10,23 @@ STAMP := $(VENV)/.installed
 .PHONY: site test bench system-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
+	@echo "Installing the pinned environment into $(VENV)/ (first time, or after requirements.txt or"
+	@echo "pyproject.toml changed): about 1.8 GB, mostly PyTorch's CPU build; a few minutes."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements.txt
+	@$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
+	@echo "Environment ready."
 
-## Build the whole website into _build/html (executes every chapter; cached between builds).
+## Build the whole website into _build/html (executes the changed chapters two at a time, cached
+## between builds, then renders; scripts/execute_book.py keeps kernel noise out of the log).
 site: $(STAMP)
-	$(PY) scripts/execute_book.py
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@$(PY) scripts/execute_book.py --build
 	@echo
-	@echo "The site is built. Open: file://$(CURDIR)/_build/html/index.html"
+	@echo "The site is built: open file://$(CURDIR)/_build/html/index.html"
+	@echo "(everything works from file:// except search snippets; for those serve it:"
+	@echo " $(PY) -m http.server -d _build/html   and open http://localhost:8000)"
 
 ## Browser tests need Chromium, sandboxed grading needs bubblewrap: install them with apt where we are root.
 system-deps:
