@@ -40,7 +40,8 @@ class RNNCache(NamedTuple):
 class LSTMCache(NamedTuple):
     """What :func:`lstm_backward` needs: ``x`` (T, N, D), ``h0``, ``c0`` (N, H), ``Wx`` (D, 4H),
     ``Wh`` (H, 4H), hidden and cell states ``hs``, ``cs`` (T, N, H), the activated gates
-    ``gates`` (T, N, 4H) in the order i, f, g, o, and ``tanh_c`` = tanh(cs) (T, N, H)."""
+    ``gates`` (T, N, 4H) in the order i, f, g, o, ``tanh_c`` = tanh(cs) (T, N, H) and the name of
+    the ``gate`` function ("sigmoid", or "relu" for the counterfactual experiment)."""
 
     x: np.ndarray
     h0: np.ndarray
@@ -51,6 +52,7 @@ class LSTMCache(NamedTuple):
     cs: np.ndarray
     gates: np.ndarray
     tanh_c: np.ndarray
+    gate: str = "sigmoid"
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -106,24 +108,31 @@ def rnn_forward(x, h0, Wx, Wh, b):
     return hs, RNNCache(a["x"], a["h0"], a["Wx"], a["Wh"], hs)
 
 
+def _prev(h0, hs):
+    """The states h_{t-1} for t = 1..T, i.e. [h0, h_1, ..., h_{T-1}] as (T, N, H)."""
+    return np.concatenate([h0[None], hs[:-1]])
+
+
+def _weight_grads(x, hprev, da, Wx, Wh):
+    """dx, dWx, dWh, db from the pre-activation gradients da (T, N, gH) of every step at once."""
+    T, N, D = x.shape
+    flat = da.reshape(T * N, -1)
+    return (da @ Wx.T, x.reshape(T * N, D).T @ flat, hprev.reshape(T * N, -1).T @ flat,
+            flat.sum(axis=0))
+
+
 def _rnn_bptt(dhs, cache, fn):
     x, h0, Wx, Wh, hs = cache
     dhs = np.asarray(as_float_array(dhs, fn, "dhs")[0], dtype=hs.dtype)
     _expect(fn, "dhs", dhs, hs.shape)
-    dWx, dWh = np.zeros_like(Wx), np.zeros_like(Wh)
     dh_total = np.empty_like(hs)
-    da = np.empty_like(hs)
+    da = 1.0 - hs * hs                                   # tanh' from the output, every step at once
     dh_next = np.zeros_like(h0)
     for t in range(hs.shape[0] - 1, -1, -1):
         dh = np.add(dhs[t], dh_next, out=dh_total[t])   # dL/dh_t: from the output and from step t+1
-        np.multiply(dh, 1.0 - hs[t] * hs[t], out=da[t])  # through tanh: 1 - h_t^2
-        h_prev = hs[t - 1] if t else h0
-        dWh += h_prev.T @ da[t]
+        da[t] *= dh                                      # dL/da_t = dL/dh_t * (1 - h_t^2)
         dh_next = da[t] @ Wh.T
-    T, N, D = x.shape
-    dWx = x.reshape(T * N, D).T @ da.reshape(T * N, -1)
-    dx = da @ Wx.T
-    db = da.sum(axis=(0, 1))
+    dx, dWx, dWh, db = _weight_grads(x, _prev(h0, hs), da, Wx, Wh)
     return (dx, dh_next, dWx, dWh, db), dh_total
 
 
@@ -157,7 +166,7 @@ def rnn_hidden_grads(dhs, cache):
 
 
 # ----------------------------------------------------------------------------- LSTM
-def lstm_forward(x, h0, c0, Wx, Wh, b):
+def lstm_forward(x, h0, c0, Wx, Wh, b, *, gate="sigmoid"):
     r"""Forward pass of an LSTM :cite:`hochreiter1997,gers2000` over a whole sequence.
 
     .. math::
@@ -171,9 +180,12 @@ def lstm_forward(x, h0, c0, Wx, Wh, b):
     ``torch.nn.LSTM(D, H)`` with ``weight_ih = Wx.T``, ``weight_hh = Wh.T``, ``bias_ih + bias_hh = b``.
     The gates are sigmoids, so :math:`f_t \in (0, 1)`: the cell path
     :math:`\partial c_t/\partial c_{t-1} = \operatorname{diag}(f_t)` can carry a gradient over many
-    steps (f near 1) but never amplify it.
+    steps (f near 1) but never amplify it. ``gate="relu"`` replaces the three sigmoids by ReLU (not
+    an LSTM any more; only for showing why gates are sigmoids: then :math:`f_t \in [0, \infty)`).
     """
     fn = "lstm_forward"
+    if gate not in ("sigmoid", "relu"):
+        raise ValueError(f"{fn}: gate must be 'sigmoid' or 'relu', got {gate!r}")
     a, _ = _arrays(fn, x=x, h0=h0, c0=c0, Wx=Wx, Wh=Wh, b=b)
     T, N, _, H = _check(fn, a["x"], {"h0": a["h0"], "c0": a["c0"]}, a["Wx"], a["Wh"], a["b"], 4)
     xw = a["x"] @ a["Wx"] + a["b"]
@@ -184,17 +196,17 @@ def lstm_forward(x, h0, c0, Wx, Wh, b):
     for t in range(T):
         pre = xw[t] + h @ a["Wh"]
         g = gates[t]
-        g[:] = sigmoid_k(pre)                            # i, f, (overwritten), o
+        g[:] = sigmoid_k(pre) if gate == "sigmoid" else np.maximum(pre, 0.0)  # i, f, (overwritten), o
         np.tanh(pre[:, 2 * H:3 * H], out=g[:, 2 * H:3 * H])
         i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
         c = np.add(f * c, i * gg, out=cs[t])
         h = np.multiply(o, np.tanh(c, out=tanh_c[t]), out=hs[t])
-    cache = LSTMCache(a["x"], a["h0"], a["c0"], a["Wx"], a["Wh"], hs, cs, gates, tanh_c)
+    cache = LSTMCache(a["x"], a["h0"], a["c0"], a["Wx"], a["Wh"], hs, cs, gates, tanh_c, gate)
     return hs, (hs[-1].copy(), cs[-1].copy()), cache
 
 
 def _lstm_bptt(dhs, cache, dhT, dcT, fn):
-    x, h0, c0, Wx, Wh, hs, cs, gates, tanh_c = cache
+    x, h0, c0, Wx, Wh, hs, cs, gates, tanh_c, gate = cache
     dt = hs.dtype
     T, N, H = hs.shape
     dhs = np.asarray(as_float_array(dhs, fn, "dhs")[0], dtype=dt)
@@ -205,27 +217,24 @@ def _lstm_bptt(dhs, cache, dhT, dcT, fn):
         _expect(fn, name, v, (N, H))
         nxt.append(v)
     dh_next, dc_next = nxt
-    dWh = np.zeros_like(Wh)
+    local = gates * (1.0 - gates) if gate == "sigmoid" else (gates > 0).astype(dt)  # gate derivatives
+    local[..., 2 * H:3 * H] = 1.0 - gates[..., 2 * H:3 * H] ** 2                     # tanh candidate
+    o_dtanh = gates[..., 3 * H:] * (1.0 - tanh_c ** 2)   # dh_t -> dc_t: o_t (1 - tanh^2 c_t)
+    cprev = _prev(c0, cs)
     da = np.empty_like(gates)
     dh_total, dc_total = np.empty_like(hs), np.empty_like(cs)
     for t in range(T - 1, -1, -1):
-        g = gates[t]
-        i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-        c_prev = cs[t - 1] if t else c0
+        g, d = gates[t], da[t]
         dh = np.add(dhs[t], dh_next, out=dh_total[t])
-        dc = np.add(dc_next, dh * o * (1.0 - tanh_c[t] ** 2), out=dc_total[t])
-        d = da[t]
-        d[:, :H] = dc * gg * i * (1.0 - i)                       # input gate
-        d[:, H:2 * H] = dc * c_prev * f * (1.0 - f)              # forget gate
-        d[:, 2 * H:3 * H] = dc * i * (1.0 - gg * gg)             # candidate (tanh)
-        d[:, 3 * H:] = dh * tanh_c[t] * o * (1.0 - o)            # output gate
-        dWh += (hs[t - 1] if t else h0).T @ d
+        dc = np.add(dc_next, dh * o_dtanh[t], out=dc_total[t])
+        np.multiply(dc, g[:, 2 * H:3 * H], out=d[:, :H])                # input gate   <- g_t
+        np.multiply(dc, cprev[t], out=d[:, H:2 * H])                    # forget gate  <- c_{t-1}
+        np.multiply(dc, g[:, :H], out=d[:, 2 * H:3 * H])                # candidate    <- i_t
+        np.multiply(dh, tanh_c[t], out=d[:, 3 * H:])                    # output gate  <- tanh c_t
+        d *= local[t]
         dh_next = d @ Wh.T
-        dc_next = dc * f                                         # the additive cell path
-    D = x.shape[2]
-    dWx = x.reshape(T * N, D).T @ da.reshape(T * N, 4 * H)
-    dx = da @ Wx.T
-    db = da.sum(axis=(0, 1))
+        dc_next = dc * g[:, H:2 * H]                                    # the additive cell path: f_t
+    dx, dWx, dWh, db = _weight_grads(x, _prev(h0, hs), da, Wx, Wh)
     return (dx, dh_next, dc_next, dWx, dWh, db), (dh_total, dc_total)
 
 
