@@ -1,0 +1,157 @@
+"""The chapter "Normalization and residual connections": the experiment's gradients against PyTorch
+autograd, and the chapter's conclusions asserted across three seeds (so the prose and the evidence
+cannot drift apart).
+
+Oracles: PyTorch autograd in float64 (the same network rebuilt from the NumPy parameters), the
+book's divergence rule (``actgrad.experiments.diverged``: non-finite or > 10 ln K) and the loss of a
+uniform guess, ln 10."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from actgrad.experiments import normalization as N
+
+SEEDS = (0, 1, 2)
+LN10 = math.log(10)
+# The chapter's settings: sigmoid, 30 blocks of width 32, SGD for 6 epochs at a good and a bad rate.
+GOOD_LR, BAD_LR = 0.03, 3.0
+
+
+# ----------------------------------------------------------------------------- against PyTorch
+def _torch_forward(net, variant, X):
+    """The same network in PyTorch (float64, training mode), from the NumPy parameters.
+    Returns the logits and the list of block inputs h_0..h_{depth-1} (with retained gradients)."""
+    P = {k: torch.tensor(v, requires_grad=True) for k, v in net.params.items()}
+
+    def lin(prefix, h):
+        return h @ P[prefix + "W"] + P[prefix + "b"]
+
+    def bn(prefix, h):
+        return torch.nn.functional.batch_norm(h, None, None, P[prefix + "gamma"], P[prefix + "beta"],
+                                              training=True, eps=1e-5)
+
+    def ln(prefix, h):
+        return torch.nn.functional.layer_norm(h, (h.shape[1],), P[prefix + "gamma"], P[prefix + "beta"], 1e-5)
+
+    h = lin("0.", torch.tensor(X))
+    inputs = []
+    for l in range(1, len(net) - 1):
+        h.retain_grad()
+        inputs.append(h)
+        p = f"{l}."
+        if variant == "plain":
+            h = torch.sigmoid(lin(p + "0.", h))
+        elif variant == "batchnorm":
+            h = torch.sigmoid(bn(p + "1.", lin(p + "0.", h)))
+        elif variant == "layernorm":
+            h = torch.sigmoid(ln(p + "1.", lin(p + "0.", h)))
+        elif variant == "residual":
+            h = h + lin(p + "1.", torch.sigmoid(h))
+        else:
+            h = h + lin(p + "2.", torch.sigmoid(bn(p + "0.", h)))
+    return lin(f"{len(net) - 1}.", h), inputs, P
+
+
+@pytest.mark.parametrize("variant", N.VARIANTS)
+def test_gradients_and_signal_match_torch_autograd(variant):
+    rng = np.random.default_rng(3)
+    X, y = rng.random((16, 64)), rng.integers(0, 10, 16)
+    net = N.deep_net(variant, "sigmoid", depth=4, width=6, seed=1, branch_scale=0.7)
+    loss, grads, signal, _ = N._forward_backward(net, X, y, measure=True)
+    logits, inputs, P = _torch_forward(net, variant, X)
+    t_loss = torch.nn.functional.cross_entropy(logits, torch.tensor(y))
+    t_loss.backward()
+    assert abs(loss - t_loss.item()) < 1e-12, f"{variant}: loss {loss} vs torch {t_loss.item()}"
+    assert sorted(grads) == sorted(P), f"{variant}: grad keys {sorted(grads)} vs params {sorted(P)}"
+    for k, t in P.items():
+        np.testing.assert_allclose(grads[k], t.grad.numpy(), rtol=1e-9, atol=1e-13,
+                                   err_msg=f"{variant}: dL/d{k} vs torch autograd")
+    np.testing.assert_allclose(signal, [h.grad.norm().item() for h in inputs], rtol=1e-9,
+                               err_msg=f"{variant}: ||dL/dh_(l-1)|| vs torch autograd")
+    for l in range(1, 5):
+        assert N.weight_key(variant, l) in net.params and net.params[N.weight_key(variant, l)].shape == (6, 6)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="deep_net.*variant"):
+        N.deep_net("resnet")
+    with pytest.raises(ValueError, match="train_deep_net.*lr"):
+        N.train_deep_net(lr=-1.0)
+
+
+# ----------------------------------------------------------------------------- at initialization
+@pytest.fixture(scope="module")
+def profiles():
+    return {(a, v): [N.gradient_profile(v, a, depth=30, seed=s) for s in SEEDS]
+            for a in ("sigmoid", "tanh", "relu") for v in N.VARIANTS}
+
+
+def _ratios(ps):
+    return np.array([p.signal[0] / p.signal[-1] for p in ps])
+
+
+def test_plain_sigmoid_vanishes_and_batchnorm_and_residual_keep_the_gradient(profiles):
+    plain, bn = _ratios(profiles["sigmoid", "plain"]), _ratios(profiles["sigmoid", "batchnorm"])
+    res, res_bn = _ratios(profiles["sigmoid", "residual"]), _ratios(profiles["sigmoid", "residual_bn"])
+    assert np.all(plain < 1e-15), f"plain sigmoid, first/last block gradient {plain}: expected < 1e-15"
+    for name, r in (("batchnorm", bn), ("residual", res), ("residual_bn", res_bn)):
+        assert np.all((0.2 < r) & (r < 5)), f"sigmoid {name}: first/last block gradient {r}, expected in (0.2, 5)"
+
+
+def test_layernorm_does_not_rescue_sigmoid_and_examples_collapse(profiles):
+    ps = profiles["sigmoid", "layernorm"]
+    r = _ratios(ps)
+    assert np.all(r < 1e-9), f"sigmoid layernorm, first/last block gradient {r}: expected < 1e-9"
+    spread_last = np.array([p.spread[-1] for p in ps])
+    spread_bn = np.array([p.spread[-1] for p in profiles["sigmoid", "batchnorm"]])
+    assert np.all(spread_last < 1e-9) and np.all(spread_bn > 0.1), (spread_last, spread_bn)
+
+
+def test_identity_path_keeps_every_block_above_half_the_top_gradient(profiles):
+    for a in ("sigmoid", "tanh", "relu"):
+        for v in ("residual", "residual_bn"):
+            for s, p in zip(SEEDS, profiles[a, v]):
+                low = p.signal.min() / p.signal[-1]
+                assert low > 0.5, f"{a} {v} seed {s}: min over blocks / last block = {low:.3g}"
+
+
+def test_batchnorm_with_relu_grows_the_gradient_towards_the_input(profiles):
+    r = _ratios(profiles["relu", "batchnorm"])
+    assert np.all(r > 100), f"relu batchnorm, first/last block gradient {r}: expected > 100"
+
+
+# ----------------------------------------------------------------------------- training
+@pytest.fixture(scope="module")
+def sweeps():
+    return {v: N.lr_sweep(v, "sigmoid", lrs=(GOOD_LR, BAD_LR), seeds=SEEDS, epochs=6) for v in N.VARIANTS}
+
+
+def test_at_a_good_rate_plain_and_layernorm_stay_at_chance_the_others_learn(sweeps):
+    for v in ("plain", "layernorm"):
+        final = sweeps[v].final_loss[0]
+        assert np.all(final > 0.98 * LN10), f"{v} at lr {GOOD_LR}: final loss {final}, expected ~ln 10"
+        acc = [r.accuracy[-1] for r in sweeps[v].runs[0]]
+        assert max(acc) < 0.2, f"{v}: test accuracy {acc}"
+    bn, res, res_bn = (sweeps[v].final_loss[0] for v in ("batchnorm", "residual", "residual_bn"))
+    assert np.all(bn < 1.6) and np.all(res < 1.2) and np.all(res_bn < 0.6), (bn, res, res_bn)
+    assert np.all(res_bn < res) and np.all(res < bn), f"per seed: residual_bn {res_bn} < residual {res} < batchnorm {bn}"
+    assert not any(sweeps[v].diverged[0].any() for v in N.VARIANTS)
+
+
+def test_plain_first_block_gradient_stays_vanished_during_training(sweeps):
+    for r in sweeps["plain"].runs[0]:
+        assert np.all(r.weight_grad[:, 0] < 1e-15), r.weight_grad[:, 0]
+
+
+def test_normalization_is_not_a_cure_for_a_bad_learning_rate(sweeps):
+    for v in ("residual", "residual_bn"):
+        assert sweeps[v].diverged[1].all(), f"{v} at lr {BAD_LR}: diverged {sweeps[v].diverged[1]}"
+        for r in sweeps[v].runs[1]:
+            assert np.isnan(r.loss[-1]), "a diverged run stops"
+    bn = sweeps["batchnorm"]
+    assert not bn.diverged[1].any()
+    assert np.all(bn.final_loss[1] > bn.final_loss[0] + 0.3), f"batchnorm final loss {bn.final_loss}"
+    acc = np.array([r.accuracy[-1] for r in bn.runs[1]])
+    assert np.all(acc < 0.4), f"batchnorm at lr {BAD_LR}: test accuracy {acc}"
