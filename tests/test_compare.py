@@ -1,5 +1,9 @@
 """actgrad.compare: the activation sweep is plain SGD+momentum on the digits, checked step for step
-against an independent PyTorch run from the same initial weights and mini-batch order."""
+against an independent PyTorch run from the same initial weights and mini-batch order; its loss at
+initialisation against PyTorch's cross-entropy; activation_cost against an independent timeit; and
+chapter 12's conclusions across five seeds."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -79,7 +83,7 @@ def test_grad_ratio_is_first_over_last_layer_mean_norm():
 
 
 def test_default_init_pairs():
-    assert compare.default_init("sigmoid") == "xavier"
+    assert compare.default_init("sigmoid") == "xavier_sigmoid"
     assert compare.default_init("selu") == "lecun"
     assert compare.default_init("relu") == "he"
     assert compare.default_init("gelu") == "he"
@@ -146,3 +150,87 @@ def test_activation_cost_agrees_with_an_independent_timing():
 def test_activation_cost_rejects_bad_arguments(kwargs, err):
     with pytest.raises(err, match="activation_cost"):
         compare.activation_cost(**kwargs)
+
+
+# ----------------------------------------------------------------------------- inits and loss at init
+def test_xavier_sigmoid_is_glorot_uniform_with_gain_four():
+    # Glorot uniform: U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)); std = b / sqrt(3)
+    W = compare.XAVIER_SIGMOID.weight((400, 600), np.random.default_rng(0))
+    b = 4.0 * math.sqrt(6 / (400 + 600))
+    assert np.abs(W).max() <= b and np.abs(W).max() > 0.99 * b, \
+        f"XAVIER_SIGMOID: weights should fill U(-{b:.4f}, {b:.4f}), max |W| = {np.abs(W).max():.4f}"
+    assert W.std() == pytest.approx(b / math.sqrt(3), rel=0.01), \
+        f"XAVIER_SIGMOID: std {W.std():.4f}, expected gain 4 x Xavier = {b / math.sqrt(3):.4f}"
+    assert 1 / actgrad.activations.sigmoid_prime(0.0) == compare.SIGMOID_GAIN, "SIGMOID_GAIN should be 1/sigma'(0)"
+
+
+def test_init_loss_matches_torch_and_init_dict_is_honoured():
+    res = compare.activation_sweep(["tanh", "sigmoid"], seeds=(0, 1), hidden=(16,), epochs=1,
+                                   init={"sigmoid": "xavier"})
+    d = datasets.digits(split=True, test_size=0.25, seed=0)
+    for act, init in (("tanh", "xavier"), ("sigmoid", "xavier")):
+        for i, seed in enumerate((0, 1)):
+            m = MLP([64, 16, 10], activation=act, init=init, seed=seed)
+            h = torch.from_numpy(d.X_train) @ torch.from_numpy(m.params["W1"]) + torch.from_numpy(m.params["b1"])
+            h = torch.tanh(h) if act == "tanh" else torch.sigmoid(h)
+            logits = h @ torch.from_numpy(m.params["W2"]) + torch.from_numpy(m.params["b2"])
+            expected = torch.nn.functional.cross_entropy(logits, torch.from_numpy(d.y_train)).item()
+            assert res.init_loss[act][i] == pytest.approx(expected, rel=1e-10), \
+                (f"activation_sweep init_loss[{act!r}][seed {seed}] = {res.init_loss[act][i]}, torch cross-entropy "
+                 f"of the same initial net {expected}; was the init dict ignored?")
+
+
+# ----------------------------------------------------------------------------- chapter 12's conclusions
+CH12 = dict(seeds=(0, 1, 2, 3, 4), hidden=(64, 64, 64), epochs=8, lr=0.1, momentum=0.9, batch_size=128)
+RELU_FAMILY = ["relu", "leaky_relu", "elu", "selu", "gelu", "silu", "softplus", "mish"]
+
+
+@pytest.fixture(scope="module")
+def ch12_sweep():
+    return compare.activation_sweep(**CH12), compare.activation_sweep(["sigmoid"], init="xavier", **CH12)
+
+
+def test_sigmoid_stalls_with_gain_one_and_trains_with_gain_four(ch12_sweep):
+    res, res_x = ch12_sweep
+    x_best, g4_final = res_x.best()["sigmoid"], res.final()["sigmoid"]
+    assert np.all(x_best < 0.3), f"sigmoid + Xavier gain 1: expected near-chance accuracy on every seed, best {x_best}"
+    assert np.all(g4_final > 0.85), f"sigmoid + Xavier gain 4: expected > 0.85 on every seed, final {g4_final}"
+    others = [a for a in res.activations if a not in ("sigmoid", "softplus")]
+    assert g4_final.mean() < min(res.final()[a].mean() for a in others), \
+        "the text says gain-4 sigmoid's mean stays below tanh's and every ReLU-family mean except softplus's"
+    assert res_x.grad_ratio()["sigmoid"].max() < 0.1 < res.grad_ratio()["sigmoid"].min(), \
+        "first/last gradient ratio should be tiny with gain 1 and much larger with gain 4"
+
+
+def test_tanh_is_among_the_best(ch12_sweep):
+    res, _ = ch12_sweep
+    final = res.final()
+    best = max(final, key=lambda a: final[a].mean())
+    gap = final[best].mean() - final["tanh"].mean()
+    assert gap <= max(final[best].std(), final["tanh"].std()), \
+        f"tanh's mean final accuracy {final['tanh'].mean():.3f} should be within one seed std of the best ({best})"
+
+
+def test_softplus_is_the_low_end_of_the_relu_family_and_the_rest_are_close(ch12_sweep):
+    res, _ = ch12_sweep
+    final = res.final()
+    means = {a: final[a].mean() for a in RELU_FAMILY}
+    seed_std = np.mean([final[a].std() for a in RELU_FAMILY])
+    assert min(means, key=means.get) == "softplus", f"softplus should have the lowest mean of the family: {means}"
+    rest = [means[a] for a in RELU_FAMILY if a != "softplus"]
+    assert np.median(rest) - means["softplus"] > 2 * seed_std, \
+        f"softplus ({means['softplus']:.3f}) should be below the family's median by more than two seed stds ({seed_std:.3f})"
+    assert max(rest) - min(rest) < 3 * seed_std, \
+        f"without softplus the family's means should span under three seed stds; {rest}, std {seed_std:.3f}"
+
+
+def test_loss_at_init_flags_the_two_non_centred_cases(ch12_sweep):
+    res, res_x = ch12_sweep
+    ln10 = math.log(10)
+    for a in ("tanh", "relu", "gelu", "silu", "mish", "selu"):
+        assert np.all(np.abs(res.init_loss[a] / ln10 - 1) < 0.25), \
+            f"{a}: loss at init {res.init_loss[a]} should be close to ln 10 = {ln10:.3f}"
+    assert np.all(np.abs(res_x.init_loss["sigmoid"] / ln10 - 1) < 0.25)
+    for a in ("sigmoid", "softplus"):
+        assert res.init_loss[a].mean() > 1.25 * ln10, \
+            f"{a} (gain-4 sigmoid / softplus with He): the text says the loss at init is well above ln 10, got {res.init_loss[a]}"
