@@ -170,3 +170,39 @@ def test_prelu_slopes_leave_zero_one_before_divergence(runs):
         first = int(np.argmax(~np.isfinite(r.step_loss[s]) | (r.step_loss[s] > limit)))
         a = r.slopes[s, :first + 1]
         assert a.min() < 0 and a.max() > 1, f"seed {s}: slopes in [{a.min()}, {a.max()}] before divergence"
+
+
+# ----------------------------------------------------------------------------- chapter 15's conclusions
+@pytest.fixture(scope="module")
+def adaptive_runs():
+    from actgrad.experiments import outlook
+    return {a: outlook.train_recording_slopes(a, seeds=SEEDS) for a in ("prelu", "relu", "leaky_relu")}
+
+
+def test_outlook_runs_start_near_ln10_and_none_diverge(adaptive_runs):
+    for a, r in adaptive_runs.items():
+        assert np.all(np.abs(r.init_loss - LN10) < 0.6), f"{a}: loss at init {r.init_loss} vs ln 10"
+        assert not r.diverged.any(), f"{a}: a run diverged at lr 0.1 with momentum 0.9"
+
+
+def test_prelu_slopes_move_up_and_spread_first_layer_largest(adaptive_runs):
+    final = adaptive_runs["prelu"].slopes[:, -1]          # (seeds, layers, units)
+    assert np.all(adaptive_runs["prelu"].slopes[:, 0] == 0.25), "slopes must start at PyTorch's 0.25"
+    assert np.all(final.mean(axis=2) > 0.25), f"mean slopes per seed and layer {final.mean(axis=2)}"
+    assert np.all(final.std(axis=2) > 0.05), "the slopes should spread out unit by unit"
+    assert np.all(final[:, 0].mean(1) > final[:, 1:].mean(2).max(1)), "layer 1's mean slope is the largest in every seed"
+
+
+def test_prelu_brings_no_consistent_gain_over_relu(adaptive_runs):
+    acc = {a: r.accuracy[:, -1] for a, r in adaptive_runs.items()}
+    spread = max(v.std() for v in acc.values())
+    assert abs(acc["prelu"].mean() - acc["relu"].mean()) < 2 * spread, f"accuracies {acc}"
+    assert not np.all(acc["prelu"] > acc["relu"]), "PReLU beat ReLU in every seed: the chapter says it does not"
+
+
+def test_swish_beta_grows_above_one_in_both_layers_in_every_seed():
+    from actgrad.experiments import outlook
+    sw = outlook.train_swish_beta(seeds=SEEDS)
+    assert np.all(np.abs(sw.init_loss - math.log(3)) < 0.3), f"loss at init {sw.init_loss} vs ln 3"
+    assert np.all(sw.beta[:, 0] == 1.0) and np.all(sw.beta[:, -1] > 1.0), f"final betas {sw.beta[:, -1]}"
+    assert np.all(sw.accuracy > 0.95), f"training accuracy {sw.accuracy}"
