@@ -1,12 +1,12 @@
 """``autograde``: grade every submission of one or all assignments, headless, with progress.
 
 Each submission is graded by nbgrader's own ``Autograde`` converter (through ``NbGraderAPI``), one
-(assignment, student) pair at a time, so one broken submission (an infinite loop is interrupted by
-``Execute.timeout``; a kernel that kills itself fails only that submission) never stops the batch.
-
-Extension points for sandboxed / parallel grading (``course.sandbox``, ``course.parallel``):
-``kernel_manager_class`` is handed to every kernel nbgrader starts (via :class:`CourseExecute`),
-and :func:`grade_one` grades a single submission, so a parallel runner can call it per worker.
+(assignment, student) pair at a time, so one broken submission never stops the batch. nbgrader's
+``Execute`` step is replaced by :class:`TwoProcessExecute`: the student's cells run in a student
+process (sandboxed: ``course.sandbox``), the test cells here (``course.twoproc``); a student
+process that hangs or dies fails the remaining tests of its own submission only.
+:func:`grade_one` grades a single submission, so a parallel runner (``course.parallel``) calls it
+per worker.
 """
 from __future__ import annotations
 
@@ -16,26 +16,59 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbgrader.preprocessors import Execute
-from traitlets import Type
+from traitlets import Bool, Integer
 
 from . import ROOT
+from .sandbox import Limits
 from .nbg import ensure_in_gradebook, gradebook, load_config, make_api, resolve_assignments
 
 
-class CourseExecute(Execute):
-    """nbgrader's ``Execute`` with a configurable kernel manager class (the sandbox hook).
+class TwoProcessExecute(Execute):
+    """nbgrader's ``Execute`` step, done in two processes (``course.twoproc``).
 
-    nbgrader's ``Execute.__init__`` forces ``AsyncKernelManager`` and so ignores configuration;
-    ``CourseExecute.manager_class`` (config) takes effect after construction.
+    The submission's own cells run in a student process (``sandbox``: in bubblewrap); the test
+    cells (grade cells that are not answer cells, whose source is the gradebook's) run here,
+    in the grading process, and their outputs (an error output iff the test failed) are what
+    nbgrader's ``SaveAutoGrades`` scores. ``Execute.timeout`` is the time limit per cell.
     """
 
-    manager_class = Type(None, allow_none=True,
-                         help="jupyter_client kernel manager class for grading kernels").tag(config=True)
+    sandbox = Bool(False, help="run the student process in bubblewrap").tag(config=True)
+    limit_memory = Integer(Limits.memory).tag(config=True)
+    limit_processes = Integer(Limits.processes).tag(config=True)
+    limit_cpu_seconds = Integer(Limits.cpu_seconds).tag(config=True)
+    limit_file_size = Integer(Limits.file_size).tag(config=True)
+    limit_open_files = Integer(Limits.open_files).tag(config=True)
+    limit_tmp_size = Integer(Limits.tmp_size).tag(config=True)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.manager_class is not None:
-            self.kernel_manager_class = self.manager_class
+    def preprocess(self, nb, resources=None, km=None):
+        from .twoproc import run_notebook
+
+        tests = trusted_tests(resources["nbgrader"])
+        limits = Limits(**{f: getattr(self, f"limit_{f}") for f in Limits.__dataclass_fields__})
+        workdir = resources.get("metadata", {}).get("path") or None
+        run_notebook(nb, lambda cell: is_test_cell(cell, tests), files_from=workdir,
+                     timeout=self.timeout or 30, sandbox=self.sandbox, limits=limits,
+                     startup_timeout=self.startup_timeout)
+        return nb, resources
+
+
+def trusted_tests(info: dict) -> dict[str, str]:
+    """{grade_id: source} of the notebook's test cells, as the gradebook holds them."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(info["db_url"]) as gb:
+        nb = gb.find_notebook(info["notebook"], info["assignment"])
+        graded = {c.name for c in nb.grade_cells if c.cell_type == "code"}
+        answers = {c.name for c in nb.solution_cells}
+        return {c.name: c.source for c in nb.source_cells
+                if c.name in graded - answers and c.cell_type == "code"}
+
+
+def is_test_cell(cell, tests: dict[str, str]) -> bool:
+    """A test cell runs in the grader only if it is exactly one of the instructor's tests."""
+    meta = cell.metadata.get("nbgrader", {})
+    return (cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+            and tests.get(meta.get("grade_id")) == cell.source)
 
 
 @dataclass
@@ -61,19 +94,17 @@ def submissions(root: Path | str = ROOT, assignments=None, students=None) -> lis
     return pairs
 
 
-def grading_config(root: Path | str = ROOT, timeout: int | None = None, kernel_manager_class=None):
-    """The configuration autograde runs with (the course's, plus the hooks above)."""
+def grading_config(root: Path | str = ROOT, timeout: int | None = None):
+    """The configuration autograde runs with: the course's, with :class:`TwoProcessExecute`."""
     from nbgrader.converters.autograde import Autograde
 
     overrides = {}
     if timeout is not None:
         overrides["Execute.timeout"] = timeout
     cfg = load_config(root, **overrides)
-    pre = [CourseExecute if p is Execute else p
+    pre = [TwoProcessExecute if p is Execute else p
            for p in Autograde.class_traits()["autograde_preprocessors"].default()]
     cfg.Autograde.autograde_preprocessors = pre
-    if kernel_manager_class is not None:
-        cfg.CourseExecute.manager_class = kernel_manager_class
     return cfg
 
 
@@ -106,22 +137,25 @@ def grade_one(api, assignment: str, student: str, force: bool = False) -> GradeR
 
 def autograde(assignments=None, students=None, *, root: Path | str = ROOT, jobs: int = 1,
               sandbox: bool = False, progress: bool = True, force: bool = False,
-              timeout: int | None = None, kernel_manager_class=None) -> list[GradeResult]:
+              timeout: int | None = None) -> list[GradeResult]:
     """Grade the submissions of ``assignments`` (default all) by ``students`` (default all).
 
     Already-graded submissions are skipped unless they changed since, or ``force``. A failed
     submission is reported (``ok=False``, nbgrader's log in ``.log``) and grading goes on.
-    ``sandbox`` runs every student kernel in bubblewrap (``course.sandbox``); ``jobs`` > 1 grades
+    ``sandbox`` runs every student process in bubblewrap (``course.sandbox``); ``jobs`` > 1 grades
     in that many worker processes (``course.parallel``; ``None``: one per core).
     """
     root = Path(root).resolve()
     assignments = resolve_assignments(assignments)
     pairs = submissions(root, assignments, students)
-    cfg = grading_config(root, timeout, kernel_manager_class)
+    cfg = grading_config(root, timeout)
     if sandbox:
         from .sandbox import configure
         configure(cfg, root)
     ensure_in_gradebook(sorted({a for a, _ in pairs}), root, cfg)
+    if pairs:   # the grading process imports what the tests import once, not per submission
+        from .twoproc import preimport
+        preimport(root, sorted({a for a, _ in pairs}))
     if jobs is None:
         from .parallel import default_jobs
         jobs = default_jobs()

@@ -1,7 +1,9 @@
-"""``check``: the students' self-check. Runs nbgrader's Validator and exits non-zero on failure.
+"""``check``: the students' self-check. Runs the notebook as grading will, exits non-zero on failure.
 
-``nbgrader validate`` always exits 0; this wrapper prints the same report but returns 1 if any
-visible test fails, errors or times out, so scripts and students get a clear pass/fail.
+The notebook runs in two processes exactly as at grading (``course.twoproc``): the student's
+cells in a student process that can import only the standard library, NumPy and matplotlib
+(in the bubblewrap sandbox where it is installed), the test cells beside it. So a student sees
+what grading will see for the visible tests; hidden tests exist only in the instructor's copy.
 """
 from __future__ import annotations
 
@@ -11,14 +13,38 @@ from pathlib import Path
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def validate(path: Path | str, timeout: int = 60) -> dict:
-    """Run every cell of the notebook at ``path``; return nbgrader's result dict ({} = all passed)."""
-    from nbgrader.validator import Validator
-    from traitlets.config import Config
+def is_test(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
-    cfg = Config()
-    cfg.Execute.timeout = timeout
-    return Validator(config=cfg).validate(str(path))
+
+def validate(path: Path | str, timeout: int = 60, sandbox: bool | None = None) -> dict:
+    """Run every cell of the notebook at ``path``; ``{}`` if every test passed, else
+    ``{"failed": [...], "changed": [...]}`` (nbgrader Validator's format: ``source``, ``raw_error``)."""
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    from .sandbox import check_available
+    from .twoproc import run_notebook
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    changed = [{"source": c.source} for c in nb.cells if is_test(c)
+               and "checksum" in c.metadata.nbgrader and c.metadata.nbgrader.checksum != compute_checksum(c)]
+    if sandbox is None:
+        sandbox = check_available()[0]
+    res = run_notebook(nb, is_test, files_from=path.parent, timeout=timeout, sandbox=sandbox)
+    failed = []
+    for i in res["failed"]:
+        err = next(o for o in nb.cells[i].outputs if o.output_type == "error")
+        failed.append({"source": nb.cells[i].source, "raw_error": "\n".join(err.traceback),
+                       "error": f"{err.ename}: {err.evalue}"})
+    out = {}
+    if failed:
+        out["failed"] = failed
+    if changed:
+        out["changed"] = changed
+    return out
 
 
 def describe(result: dict) -> str:
@@ -50,9 +76,11 @@ def check(paths, timeout: int = 60) -> int:
             continue
         print(f"Running every cell of {path} ...", flush=True)
         result = validate(path, timeout)
-        if result:
+        if result.get("failed"):
             status = 1
             print(f"FAIL {path}:\n{describe(result)}")
         else:
+            if result:
+                print(describe(result))
             print(f"PASS {path}: every visible test passes. (Hidden tests run only at grading.)")
     return status

@@ -102,9 +102,11 @@ def main(argv=None) -> int:
 
     if args.command == "feedback":
         from .feedback import feedback
-        written = feedback(args.assignments, args.student, root=root)
+        written, failed = feedback(args.assignments, args.student, root=root)
         print(f"{len(written)} feedback file(s) in feedback/ (hidden tests removed)")
-        return 0
+        for a, s, why in failed:
+            print(f"FAILED feedback {a} {s}: {why}", file=sys.stderr)
+        return 1 if failed else 0
 
     if args.command == "grades":
         from .grades import export

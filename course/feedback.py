@@ -1,15 +1,21 @@
 """``feedback``: per-student HTML feedback (``feedback/<student>/<assignment>/<id>.html``).
 
 Uses nbgrader's ``generate_feedback`` with :class:`course.scrub.ScrubHiddenTests` (configured in
-``nbgrader_config.py``), then double-checks every written file: no hidden-test marker may remain.
+``nbgrader_config.py``), then checks every written file by content: if any line of a hidden test
+(from the instructor's source) is still in its text, the file is deleted and that student is
+reported. Only the HTML stays in ``feedback/`` (nbgrader would also copy every other file of the
+graded folder). A problem with one student's feedback never stops the others'.
 """
 from __future__ import annotations
 
+import html as _html
+import re
+import shutil
 from pathlib import Path
 
 from . import ROOT
 from .nbg import load_config, make_api, resolve_assignments
-from .scrub import BEGIN
+from .scrub import BEGIN, END, hidden_lines
 
 
 def autograded_pairs(root, assignments, students=None):
@@ -19,28 +25,68 @@ def autograded_pairs(root, assignments, students=None):
             if d.is_dir() and (not students or d.parent.name in students)]
 
 
+def secret_lines(root: Path, assignment: str) -> set[str]:
+    """Every line of a hidden-test region of the assignment's source notebooks."""
+    import nbformat
+
+    out = set()
+    for path in sorted((root / "solutions" / assignment).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        out |= hidden_lines(c.source for c in nb.cells if BEGIN in c.source)
+    return out
+
+
+def html_text(path: Path) -> str:
+    """The text a reader sees (tags removed, entities decoded), plus the raw file."""
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    return raw + "\n" + _html.unescape(re.sub(r"<[^>]+>", "", raw))
+
+
+def leaks(path: Path, secret: set[str]) -> list[str]:
+    text = html_text(path)
+    found = [line for line in secret if line in text or _html.escape(line) in text]
+    if BEGIN in text or END in text:
+        found.append(BEGIN)
+    return found
+
+
 def feedback(assignments=None, students=None, *, root: Path | str = ROOT, progress: bool = True):
-    """Generate feedback for every autograded submission; return the HTML files written."""
+    """Generate feedback for every autograded submission.
+
+    Returns ``(written, failed)``: the HTML files written, and ``(assignment, student, reason)``
+    for each submission whose feedback could not be made or was withheld.
+    """
     root = Path(root).resolve()
     assignments = resolve_assignments(assignments)
     api = make_api(root, load_config(root))
     pairs = autograded_pairs(root, assignments, students)
+    secrets = {a: secret_lines(root, a) for a in assignments}
     if progress:
         from tqdm.auto import tqdm
         pairs = tqdm(pairs, desc="feedback", unit="nb")
     written, failed = [], []
     for a, s in pairs:
-        res = api.generate_feedback(a, s, force=True)
-        if not res.get("success"):
-            failed.append((a, s, res.get("log", "") + res.get("error", "")))
-            continue
-        for html in sorted((root / "feedback" / s / a).glob("*.html")):
-            text = html.read_text(encoding="utf-8")
-            if BEGIN in text or "HIDDEN TESTS" in text:
-                html.unlink()
-                raise RuntimeError(f"{html} still contains hidden tests; deleted it")
-            written.append(html)
-    if failed:
-        msg = "\n".join(f"{a} {s}:\n{log}" for a, s, log in failed)
-        raise RuntimeError(f"generate_feedback failed for {len(failed)} submission(s):\n{msg}")
-    return written
+        folder = root / "feedback" / s / a
+        try:
+            res = api.generate_feedback(a, s, force=True)
+            if not res.get("success"):
+                raise RuntimeError(res.get("log", "") + res.get("error", ""))
+            for path in sorted(folder.rglob("*"), reverse=True):   # only the HTML stays
+                if path.is_dir() and not path.is_symlink():
+                    if not any(path.iterdir()):
+                        path.rmdir()
+                elif path.suffix != ".html" or path.is_symlink() or path.parent != folder:
+                    path.unlink()
+            htmls = sorted(folder.glob("*.html"))
+            for html in htmls:
+                found = leaks(html, secrets[a])
+                if found:
+                    html.unlink()
+                    raise RuntimeError(f"{html.name} contained {len(found)} hidden-test line(s); "
+                                       "deleted it")
+            written += htmls
+        except Exception as exc:      # reported for this student; the others go on
+            failed.append((a, s, str(exc)[-2000:] or type(exc).__name__))
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+    return written, failed

@@ -1,61 +1,56 @@
-r"""Run each student's kernel in a bubblewrap sandbox while nbgrader autogrades.
+r"""The bubblewrap sandbox of the student process (``course.twoproc``) while grading.
 
-nbgrader executes a submission with the grader's own permissions, so student code could read
-``../../../solutions``, edit the gradebook or phone home. Here every kernel starts inside
-``bwrap`` (bubblewrap) with:
+The student process runs the submission's own cells and nothing else (tests run in the grader
+process). Inside ``bwrap`` (bubblewrap) it gets a **minimal root**, not the host's file system:
 
-* the whole file system read-only, the course root, the grader's home and any extra ``hide``
-  paths replaced by empty tmpfs mounts; only the interpreter (its prefixes and ``sys.path``
-  entries) is bound back read-only, and the submission's own working folder read-write;
-* a private ``/tmp`` of bounded size, a new network namespace (no network at all, the grader
-  talks to the kernel over Unix sockets: jupyter_client's ``ipc`` transport), a new PID
-  namespace (the sandbox sees and signals only its own processes, and everything it started
-  dies with it) and an environment reduced to an allow-list;
+* ``/usr`` read-only, a few files of ``/etc``, the base interpreter's prefix, and of the
+  course's packages only NumPy, matplotlib and their dependencies (bound at their own paths;
+  every other site-/dist-packages folder is an empty read-only tmpfs). ``actgrad``, PyTorch,
+  SciPy, scikit-learn are not there at all, so no code can import them; the course folder
+  (solutions, gradebook, config, other students), the grader's home, ``/run`` and ``/var``
+  (with the host's Unix sockets) do not exist inside;
+* its own work folder (a copy of the submission's extra files, never the notebook) and a
+  private ``/tmp`` of bounded size are the only writable places;
+* no network (new network namespace), a new PID namespace (everything it starts dies with
+  it), an environment reduced to an allow-list;
 * rlimits on address space, processes, CPU time, file size and open files. ``RLIMIT_NPROC``
-  never applies to root, so a root grader drops the kernel to a throw-away uid (unique per
-  grading process) with no capabilities (bwrap run by root would otherwise leave the kernel
-  root with nearly all capabilities, able to unmount the tmpfs over ``solutions/``); a
-  non-root grader gets a user namespace instead, in which the kernel counts only the
-  sandbox's own processes (checked: 48 of 50 forks succeed there although 100 processes of
-  the same uid run outside).
+  never applies to root, so a root grader drops the process to a throw-away uid (unique per
+  grading process) with no capabilities; a non-root grader gets a user namespace instead, in
+  which the limit counts only the sandbox's own processes.
 
-Not stopped: reading world-readable files outside the hidden folders, total memory of many
-processes (the limits are per process), many files filling the disk through the work folder,
-CPU and disk contention slowing other kernels; and nbgrader's own handling of the submission
-outside the kernel (escaping symlinks in the work folder are deleted after the kernel stops).
-
-``SandboxedKernelManager`` does this for any jupyter_client user; :func:`configure` points
-the course's grading configuration (``course.autograde.CourseExecute``) at it.
+Not stopped: reading world-readable files under /usr, total memory of many processes (the
+limits are per process), CPU contention slowing other graders.
 """
 from __future__ import annotations
 
 import functools
-import json
+import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer, List, Unicode
+from dataclasses import dataclass
 
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`)"
 UID_BASE = 1_900_000_000  # throw-away uids for root graders: UID_BASE + 8 * pid + k
-ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "VIRTUAL_ENV", "MPLBACKEND", "PYTHONHASHSEED",
-            "NBGRADER_EXECUTION", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+ENV_KEEP = ("LANG", "LANGUAGE", "TZ", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: What the student process may import besides the standard library (with their requirements).
+STUDENT_DISTRIBUTIONS = ("numpy", "matplotlib")
+#: Never mounted, even if a dependency pulled them in.
+FORBIDDEN = {"actgrad", "torch", "scipy", "sklearn", "scikit", "jax", "jaxlib", "tensorflow",
+             "autograd", "nbgrader", "functorch"}
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for one sandboxed kernel (each process in it; 0 means no limit).
+    """Resource limits for one sandboxed student process (each process in it; 0: no limit).
 
-    ``memory`` is RLIMIT_AS (virtual address space, bytes): a kernel with NumPy and PyTorch
-    imported maps about 1.7 GB (measured), so keep it above 2 GB. ``processes`` is RLIMIT_NPROC
-    (processes *and* threads of the sandbox). ``cpu_seconds`` is RLIMIT_CPU per process (the
-    kernel dies when it is spent; wall time per cell is nbgrader's ``Execute.timeout``).
+    ``memory`` is RLIMIT_AS (virtual address space, bytes). ``processes`` is RLIMIT_NPROC
+    (processes *and* threads of the sandbox). ``cpu_seconds`` is RLIMIT_CPU per process (it
+    dies when it is spent; wall time per cell is nbgrader's ``Execute.timeout``).
     """
     memory: int = 4 * 2**30
     processes: int = 256
@@ -103,88 +98,133 @@ def check_available() -> tuple[bool, str]:
     return True, exe
 
 
-@functools.lru_cache(maxsize=16)
-def interpreter_paths(python: str) -> tuple[str, ...]:
-    """Directories a Python interpreter needs: its prefixes, ``sys.path`` and executable."""
-    code = ("import json, os, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix,"
-            " os.path.dirname(os.path.realpath(sys.executable)), *sys.path]))")
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONSAFEPATH": "1"}).stdout
-    return tuple(sorted({os.path.realpath(p) for p in json.loads(out) if p and os.path.exists(p)}))
-
-
-@functools.lru_cache(maxsize=1)
-def _font_caches() -> tuple[str, ...]:
-    """The grader's matplotlib font cache files (built once if missing), or ()."""
-    try:
-        import matplotlib
-        from matplotlib import font_manager  # noqa: F401 (builds the cache if missing)
-    except ImportError:
-        return ()
-    cache = Path(matplotlib.get_cachedir())
-    return tuple(str(p) for p in cache.glob("fontlist-*.json"))
-
-
 def _under(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-def _depth(path: str) -> int:
-    return path.rstrip("/").count("/")
+@functools.lru_cache(maxsize=1)
+def allowed_packages() -> tuple[str, tuple[str, ...]]:
+    """(site-packages folder, its entries the student process may import from).
 
-
-@dataclass
-class Plan:
-    """The mount layout of one sandbox; ``argv()`` turns it into bwrap options.
-
-    Paths are made absolute and real, and mounted outer first. Hidden folders become empty,
-    read-only tmpfs mounts (hidden files read as empty); a readable path is bound back read-only
-    only when a hidden folder (or the private /tmp) covers it, and a hidden path inside it is
-    hidden again after it.
+    The entries are those of NumPy's and matplotlib's distributions and of everything they
+    require (contourpy, pillow, ...): top-level packages, modules, ``.libs`` and ``.dist-info``.
     """
-    hidden: list[str]                       # replaced by empty tmpfs
-    readable: list[str]                     # bound back read-only where covered
-    writable: list[str]                     # bound read-write (the work folder, the ipc folder)
-    tmp_size: int = 256 * 2**20
-    env: dict[str, str] = field(default_factory=dict)
-    tmp: str = "/tmp"                       # the private tmpfs
+    from importlib import metadata
 
-    def argv(self) -> list[str]:
-        real = lambda paths: sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)})
-        hidden = real(self.hidden)
-        ops = [("tmpfs", h) for h in hidden]
-        ops += [("ro", p) for p in real(self.readable) if p not in hidden]
-        ops += [("rw", p) for p in real(self.writable)]
-        ops.sort(key=lambda op: (_depth(op[1]), ("tmpfs", "ro", "rw").index(op[0])))
-        args = ["--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", self.tmp]
-        mounts = {self.tmp: "tmpfs"}          # path -> kind, of everything mounted so far
-        remount = []
-        for kind, path in ops:
-            cover = max((m for m in mounts if _under(path, m)), key=_depth, default=None)
-            in_tmpfs = cover is not None and mounts[cover] == "tmpfs"
-            if kind == "tmpfs" and in_tmpfs or kind == "ro" and not in_tmpfs:
-                continue                    # already empty / already visible
-            if in_tmpfs:                    # bwrap would create missing parents with mode 0700
-                parents, parent = [], os.path.dirname(path)
-                while parent != cover and parent not in mounts:
-                    parents.append(parent)
-                    parent = os.path.dirname(parent)
-                for d in reversed(parents):
-                    args += ["--perms", "0755", "--dir", d]
-                    mounts[d] = "tmpfs"
-            if kind == "tmpfs" and os.path.isdir(path):
-                args += ["--perms", "0755", "--tmpfs", path]
-                remount.append(path)
-            elif kind == "tmpfs":
-                args += ["--ro-bind", "/dev/null", path]
-            else:
-                args += ["--ro-bind" if kind == "ro" else "--bind", path, path]
-            mounts[path] = kind
-        for path in remount:                # hidden folders: empty *and* read-only
-            args += ["--remount-ro", path]
-        for k, v in sorted(self.env.items()):
-            args += ["--setenv", k, v]
-        return args
+    site, names, todo, seen = None, set(), list(STUDENT_DISTRIBUTIONS), set()
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        site = site or os.path.realpath(str(dist.locate_file("")))
+        for f in dist.files or ():
+            top = f.parts[0]
+            if top not in ("..", "__pycache__") and not top.endswith(".pth"):
+                names.add(top)
+        for req in dist.requires or ():
+            if "extra ==" not in req:
+                todo.append(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0])
+    if site is None:
+        raise RuntimeError("the student process needs NumPy, which is not installed")
+    forbidden = {n for n in names if n.split(".")[0].split("-")[0].lower() in FORBIDDEN}
+    return site, tuple(sorted(n for n in names - forbidden if os.path.exists(os.path.join(site, n))))
+
+
+def student_python() -> str:
+    """The base interpreter (not the venv's wrapper, whose site-packages hold everything)."""
+    return os.path.realpath(sys.executable)
+
+
+def _site_dirs(prefixes) -> list[str]:
+    """Every site-/dist-packages folder of every Python found under ``prefixes``."""
+    out = []
+    for prefix in prefixes:
+        for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages",
+                        "local/lib/python3*/site-packages", "local/lib/python3*/dist-packages",
+                        "lib/python3/dist-packages"):
+            out += glob.glob(os.path.join(prefix, pattern))
+    return sorted({os.path.realpath(p) for p in out})
+
+
+def student_argv(argv: list[str], *, workdir: str, mpldir: str, limits: Limits = Limits(),
+                 uid: int = -1) -> list[str]:
+    """The bwrap command that runs ``argv`` (the student process) with a minimal root.
+
+    Mounted: /usr read-only (with the top-level links into it), a few files of /etc, the base
+    interpreter's prefix with its site-packages emptied, the allowed packages (NumPy,
+    matplotlib) at their own paths, ``workdir`` and ``mpldir`` read-write, a private /tmp, /dev,
+    /proc. Nothing else of the host exists inside: no course folder, no home, no /run or /var
+    (so no Unix socket of the host), no other package. No network, own PID namespace,
+    rlimits, and for a root grader the throw-away ``uid``.
+    """
+    ok, exe = check_available()
+    if not ok:
+        raise RuntimeError(f"cannot sandbox the student process: {exe}")
+    python = student_python()
+    prefix = os.path.realpath(sys.base_prefix)
+    site, items = allowed_packages()
+    args, made = [], {"/"}
+
+    def parents(path):
+        missing = []
+        parent = os.path.dirname(path)
+        while parent not in made:
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for d in reversed(missing):
+            args.extend(["--perms", "0755", "--dir", d])
+            made.add(d)
+        made.add(path)
+
+    for name in sorted(os.listdir("/")):       # /bin -> usr/bin and the like
+        path = "/" + name
+        if os.path.islink(path) and os.readlink(path).lstrip("/").startswith("usr"):
+            args += ["--symlink", os.readlink(path), path]
+            made.add(path)
+    args += ["--ro-bind", "/usr", "/usr"]
+    made.add("/usr")
+    for f in ETC_FILES:
+        if os.path.exists(f):
+            parents(f)
+            args += ["--ro-bind", f, f]
+    if not _under(prefix, "/usr"):
+        parents(prefix)
+        args += ["--ro-bind", prefix, prefix]
+    for d in _site_dirs(["/usr", prefix]):    # other Pythons' packages: empty and read-only
+        args += ["--perms", "0755", "--tmpfs", d, "--remount-ro", d]
+        made.add(d)
+    parents(site)
+    args += ["--perms", "0755", "--dir", site]
+    for name in items:
+        path = os.path.join(site, name)
+        args += ["--ro-bind", path, path]
+    args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
+    made.add("/tmp")
+    for d in (workdir, mpldir):
+        parents(d)
+        args += ["--bind", d, d]
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+           "MPLBACKEND": "Agg", "MPLCONFIGDIR": mpldir, "PYTHONHASHSEED": "0",
+           **{k: v for k, v in os.environ.items() if k in ENV_KEEP}}
+    for k, v in sorted(env.items()):
+        args += ["--setenv", k, v]
+    lims = ",".join(str(v) for v in (limits.memory, limits.processes, limits.cpu_seconds,
+                                     limits.file_size, limits.open_files))
+    if uid >= 0:    # root: bwrap keeps almost every capability unless told otherwise
+        ns = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:           # not root: a user namespace, in which RLIMIT_NPROC counts only the sandbox
+        ns = ["--unshare-user"]
+    # SIGINT (the grader's time limit) must reach the student's Python, not kill bwrap
+    head = ["/bin/sh", "-c", 'trap "" INT; exec "$@"', "sandbox", exe]
+    return [*head, *ns, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--clearenv", "--dev", "/dev",
+            "--proc", "/proc", *args, "--chdir", workdir,
+            python, "-I", "-S", "-c", _SHIM, str(uid), lims, *argv]
 
 
 def sandbox_uid() -> int:
@@ -195,47 +235,7 @@ def sandbox_uid() -> int:
     return UID_BASE + 8 * os.getpid() + sandbox_uid.count % 8
 
 
-def wrap(kernel_argv: list[str], *, workdir: str, ipc_dir: str, course_root: str,
-         hide: list[str] | tuple[str, ...] = (), limits: Limits = Limits(),
-         uid: int = -1, env: dict[str, str] | None = None) -> list[str]:
-    r"""The argv that runs ``kernel_argv`` inside the sandbox.
-
-    ``workdir`` (the submission's folder) and ``ipc_dir`` (sockets and connection file) are
-    the only writable places besides a private ``/tmp``; ``course_root``, the grader's home
-    and ``hide`` are empty. ``uid >= 0`` (root graders) drops the kernel to that uid.
-    """
-    ok, exe = check_available()
-    if not ok:
-        raise RuntimeError(f"cannot sandbox the kernel: {exe}")
-    python = kernel_argv[0] if "python" in os.path.basename(kernel_argv[0]) else sys.executable
-    readable = list(interpreter_paths(python)) + list(interpreter_paths(sys.executable))
-    home = os.path.expanduser("~")
-    hidden = [course_root, *hide] + ([home] if home not in ("/", "") else [])
-    base_env = {k: v for k, v in os.environ.items() if k in ENV_KEEP or k.startswith("LC_")}
-    base_env.update(HOME="/tmp", TMPDIR="/tmp", IPYTHONDIR="/tmp/.ipython",
-                    MPLCONFIGDIR="/tmp/.matplotlib", XDG_CACHE_HOME="/tmp/.cache",
-                    PYTHONNOUSERSITE="1")
-    base_env.update(env or {})
-    # ipykernel's parent poller would see PID 1 (bwrap) as a dead parent; 1 turns it off.
-    base_env["JPY_PARENT_PID"] = "1"
-    plan = Plan(hidden=hidden, readable=readable, writable=[workdir, ipc_dir],
-                tmp_size=limits.tmp_size, env=base_env)
-    lims = ",".join(str(v) for v in (limits.memory, limits.processes, limits.cpu_seconds,
-                                     limits.file_size, limits.open_files))
-    # jupyter_client interrupts with SIGINT to the whole process group, which would kill bwrap
-    # (and with it the kernel): bwrap inherits SIGINT ignored, the shim restores it for the kernel.
-    head = ["/bin/sh", "-c", 'trap "" INT; exec "$@"', "sandbox", exe]
-    if uid >= 0:    # root: bwrap keeps almost every capability unless told otherwise
-        ns = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    else:           # not root: a user namespace, in which RLIMIT_NPROC counts only the sandbox
-        ns = ["--unshare-user"]
-    return [*head, *ns, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--clearenv", "--ro-bind", "/", "/", "--dev", "/dev",
-            "--proc", "/proc", *plan.argv(), "--chdir", workdir,
-            sys.executable, "-I", "-S", "-c", _SHIM, str(uid), lims, *kernel_argv]
-
-
-def _chown_tree(root: str, uid: int, gid: int) -> None:
+def chown_tree(root: str, uid: int, gid: int) -> None:
     """Give ``root`` and everything under it to uid:gid, never following symlinks."""
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
@@ -245,90 +245,6 @@ def _chown_tree(root: str, uid: int, gid: int) -> None:
                 pass
     os.chown(root, uid, gid, follow_symlinks=False)
 
-
-def _drop_escaping_links(root: str) -> list[str]:
-    """Delete symlinks under ``root`` that point outside it (nbgrader follows links later)."""
-    removed = []
-    real_root = os.path.realpath(root)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            if os.path.islink(path) and not _under(os.path.realpath(path), real_root):
-                os.unlink(path)
-                removed.append(path)
-    return removed
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """An ``AsyncKernelManager`` whose kernel runs in the bubblewrap sandbox.
-
-    The kernel's working folder (``cwd`` given to ``start_kernel``, nbgrader's
-    ``autograded/<student>/<assignment>``) is its only writable folder besides ``/tmp``.
-    """
-    course_root = Unicode("", help="Hidden from the kernel (default: the current folder).").tag(
-        config=True)
-    hide = List(Unicode(), help="More paths to hide from the kernel.").tag(config=True)
-    memory_limit = Integer(Limits.memory, help="RLIMIT_AS in bytes (0: none).").tag(config=True)
-    process_limit = Integer(Limits.processes, help="RLIMIT_NPROC (0: none).").tag(config=True)
-    cpu_limit = Integer(Limits.cpu_seconds, help="RLIMIT_CPU in seconds (0: none).").tag(
-        config=True)
-    file_size_limit = Integer(Limits.file_size, help="RLIMIT_FSIZE in bytes.").tag(config=True)
-    open_files_limit = Integer(Limits.open_files, help="RLIMIT_NOFILE.").tag(config=True)
-    tmp_size = Integer(Limits.tmp_size, help="Size of the private /tmp in bytes.").tag(
-        config=True)
-
-    _sandbox_dir: str | None = None
-    _sandbox_uid: int = -1
-    _sandbox_workdir: str | None = None
-
-    @property
-    def limits(self) -> Limits:
-        return Limits(memory=self.memory_limit, processes=self.process_limit,
-                      cpu_seconds=self.cpu_limit, file_size=self.file_size_limit,
-                      open_files=self.open_files_limit, tmp_size=self.tmp_size)
-
-    async def _async_pre_start_kernel(self, **kw):
-        ok, why = check_available()
-        if not ok:
-            raise RuntimeError(f"cannot sandbox the kernel: {why}")
-        self._sandbox_dir = tempfile.mkdtemp(prefix="nbgrader-sandbox-")
-        self.transport = "ipc"
-        self.ip = os.path.join(self._sandbox_dir, "kernel")
-        self.connection_file = os.path.join(self._sandbox_dir, "kernel.json")
-        self._sandbox_workdir = os.path.abspath(kw.get("cwd") or os.getcwd())
-        self._sandbox_uid = sandbox_uid()
-        # a fresh MPLCONFIGDIR would make matplotlib rebuild its font cache (about 1 s)
-        mpl = os.path.join(self._sandbox_dir, "matplotlib")
-        os.mkdir(mpl)
-        for cache in _font_caches():
-            shutil.copy(cache, mpl)
-        cmd, kw = await super()._async_pre_start_kernel(**kw)
-        if self._sandbox_uid >= 0:
-            for path in (self._sandbox_dir, self._sandbox_workdir):
-                _chown_tree(path, self._sandbox_uid, self._sandbox_uid)
-        return cmd, kw
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
-        return wrap(cmd, workdir=self._sandbox_workdir, ipc_dir=self._sandbox_dir,
-                    course_root=os.path.abspath(self.course_root or os.getcwd()),
-                    hide=self.hide, limits=self.limits, uid=self._sandbox_uid,
-                    env={"MPLCONFIGDIR": os.path.join(self._sandbox_dir, "matplotlib")})
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        if restart:
-            return
-        if self._sandbox_workdir and os.path.isdir(self._sandbox_workdir):
-            for link in _drop_escaping_links(self._sandbox_workdir):
-                self.log.warning("sandbox: removed symlink leaving the work folder: %s", link)
-            if self._sandbox_uid >= 0:
-                _chown_tree(self._sandbox_workdir, os.getuid(), os.getgid())
-        if self._sandbox_dir:
-            shutil.rmtree(self._sandbox_dir, ignore_errors=True)
-            self._sandbox_dir = None
-
-    cleanup_resources = _async_cleanup_resources
 
 
 def announce(disabled: bool = False, stream=None) -> bool:
@@ -349,22 +265,15 @@ def announce(disabled: bool = False, stream=None) -> bool:
     return False
 
 
-def configure(cfg, root, hide=(), limits: Limits | None = None):
-    """Make the grading configuration ``cfg`` start every kernel in the sandbox.
+def configure(cfg, root=None, limits: Limits | None = None):
+    """Make the grading configuration ``cfg`` run every student process in the sandbox.
 
-    ``root`` (the course directory) is hidden from student code, and so are ``hide`` and the
-    nbgrader exchange folder. Raises RuntimeError (with the install hint) if bwrap cannot run.
+    Raises RuntimeError (with the install hint) if bwrap cannot run here.
     """
     ok, why = check_available()
     if not ok:
         raise RuntimeError(f"cannot sandbox grading: {why}")
-    exchange = cfg.Exchange.root if "root" in cfg.Exchange else "/srv/nbgrader/exchange"
-    cfg.CourseExecute.manager_class = SandboxedKernelManager
-    km = cfg.SandboxedKernelManager
-    km.course_root = str(Path(root).resolve())
-    km.hide = [str(p) for p in (*hide, exchange) if os.path.exists(p)]
+    cfg.TwoProcessExecute.sandbox = True
     for trait, value in vars(limits or Limits()).items():
-        km[{"memory": "memory_limit", "processes": "process_limit", "cpu_seconds": "cpu_limit",
-            "file_size": "file_size_limit", "open_files": "open_files_limit",
-            "tmp_size": "tmp_size"}[trait]] = value
+        cfg.TwoProcessExecute[f"limit_{trait}"] = value
     return cfg

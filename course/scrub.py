@@ -2,8 +2,10 @@
 
 nbgrader's feedback shows every test cell as graded, hidden tests included, and the cell's output
 (a traceback) quotes them again. :class:`ScrubHiddenTests` replaces each hidden region with one
-comment line and replaces the outputs of such cells with a short note. The cell's score is
-unaffected (it is read from the gradebook by ``GetGrades``).
+comment line and the outputs of such cells with a short note; then it removes, by **content**,
+every line of a hidden region wherever else it appears in the notebook (any cell's source or
+output, e.g. printed by the student's code), so no marker word is needed to find a leak. The
+cell's score is unaffected (it is read from the gradebook by ``GetGrades``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ BEGIN = "BEGIN HIDDEN TESTS"
 END = "END HIDDEN TESTS"
 _REGION = re.compile(r"^[ \t]*#+ *" + BEGIN + r".*?^[ \t]*#+ *" + END + r"[^\n]*\n?",
                      re.MULTILINE | re.DOTALL)
+MIN_LINE = 8                # shorter hidden lines (``)``, ``else:``) say nothing
+REDACTED = "[hidden test line removed]"
 
 
 def scrub_source(source: str, placeholder: str) -> tuple[str, bool]:
@@ -29,6 +33,32 @@ def scrub_source(source: str, placeholder: str) -> tuple[str, bool]:
     return new, True
 
 
+def hidden_lines(sources) -> set[str]:
+    """The stripped lines of every hidden region in ``sources`` (the test cells) that are not
+    also in a visible part of them, and long enough to mean something."""
+    hidden, public = set(), set()
+    for src in sources:
+        regions = _REGION.findall(src)
+        visible = _REGION.sub("", src)
+        if BEGIN in visible:                        # unterminated: the rest is hidden
+            regions.append(visible[visible.index(BEGIN):])
+            visible = visible[:visible.index(BEGIN)]
+        for region in regions:
+            hidden |= {line.strip() for line in region.splitlines()}
+        public |= {line.strip() for line in visible.splitlines()}
+    return {h for h in hidden - public if len(h) >= MIN_LINE and re.search(r"\w", h)
+            and BEGIN not in h and END not in h}
+
+
+def redact(text: str, lines) -> tuple[str, bool]:
+    """``text`` with every occurrence of any of ``lines`` replaced; whether any was found."""
+    found = False
+    for line in sorted(lines, key=len, reverse=True):
+        if line in text:
+            text, found = text.replace(line, REDACTED), True
+    return text, found
+
+
 class ScrubHiddenTests(NbGraderPreprocessor):
     """Remove hidden tests (source and outputs) from autograded notebooks before feedback."""
 
@@ -38,9 +68,32 @@ class ScrubHiddenTests(NbGraderPreprocessor):
         "Its score is above; run the visible tests in your notebook to debug.\n"
     ).tag(config=True)
 
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code":
-            cell.source, hidden = scrub_source(cell.source, self.placeholder)
-            if hidden:
-                cell.outputs = [new_output("stream", name="stdout", text=self.output_note)]
-        return cell, resources
+    def preprocess(self, nb, resources):
+        secret = hidden_lines(c.source for c in nb.cells if BEGIN in c.source)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.source, hidden = scrub_source(cell.source, self.placeholder)
+                if hidden:
+                    cell.outputs = [new_output("stream", name="stdout", text=self.output_note)]
+            cell.source = redact(cell.source, secret)[0]
+            for out in cell.get("outputs", []):
+                _redact_output(out, secret)
+            for att in cell.get("attachments", {}).values():
+                for key in list(att):
+                    if isinstance(att[key], str) and key.startswith("text"):
+                        att[key] = redact(att[key], secret)[0]
+        return nb, resources
+
+
+def _redact_output(out, secret) -> None:
+    if "text" in out:
+        out.text = redact(out.text, secret)[0]
+    if "evalue" in out:
+        out.evalue = redact(out.evalue, secret)[0]
+    if "traceback" in out:
+        out.traceback = [redact(line, secret)[0] for line in out.traceback]
+    for key, value in out.get("data", {}).items():
+        if isinstance(value, str) and not key.startswith("image/"):
+            out.data[key] = redact(value, secret)[0]
+        elif isinstance(value, list):
+            out.data[key] = [redact(v, secret)[0] if isinstance(v, str) else v for v in value]

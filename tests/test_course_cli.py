@@ -1,122 +1,20 @@
-"""Unit tests of the course layer: the reference lockout, the feedback scrubber, collection
-patterns, and the self-check's exit code."""
+"""Unit tests of the course layer: the feedback scrubber (by markers and by content), collection
+patterns, and the self-check's exit code. (The two-process grading itself: test_twoproc.py.)"""
 from __future__ import annotations
 
-import functools
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import actgrad  # noqa: E402
-from actgrad import ACTIVATIONS  # noqa: E402
-from actgrad._grading import ReferenceUsed, call_student, forbidden_references, reference_locked  # noqa: E402
-from actgrad.activations import sigmoid_prime as _aliased_sigmoid_prime  # noqa: E402
+from course import ASSIGNMENTS  # noqa: E402
 from course.collect import default_regexp  # noqa: E402
 from course.nbg import resolve_assignments  # noqa: E402
-from course.scrub import scrub_source  # noqa: E402
-
-X = np.linspace(-2.0, 2.0, 9)
-
-
-# --- Students' functions, defined at module level like notebook cells ---------------------------
-def honest(x):
-    e = np.exp(-np.abs(x))
-    return e / (1 + e) ** 2
-
-
-def via_module(x):
-    return actgrad.activations.sigmoid_prime(x)
-
-
-def via_alias(x):
-    return _aliased_sigmoid_prime(x)
-
-
-def via_local_import(x):
-    from actgrad.activations import sigmoid_prime
-    return sigmoid_prime(x)
-
-
-_REGISTRY = {"s": ACTIVATIONS["sigmoid"]}
-
-
-def via_registry(x):  # invisible to the static check: caught at run time
-    return _REGISTRY["s"].prime(x)
-
-
-def via_registry_swallowed(x):
-    try:
-        return _REGISTRY["s"].prime(x)
-    except Exception:
-        return honest(x)
-
-
-def _helper(x):
-    return _aliased_sigmoid_prime(x)
-
-
-def via_helper(x):
-    return _helper(x)
-
-
-def via_default(x, f=_aliased_sigmoid_prime):
-    return f(x)
-
-
-def via_torch(x):
-    import torch
-    return torch.sigmoid(torch.tensor(x)).numpy()
-
-
-@pytest.mark.parametrize("fn", [via_module, via_alias, via_local_import, via_helper, via_default,
-                                via_torch, functools.partial(via_alias)])
-def test_static_check_catches_references(fn):
-    assert forbidden_references(fn)
-    with pytest.raises(ReferenceUsed):
-        call_student(fn, X)
-
-
-@pytest.mark.parametrize("fn", [via_registry, via_registry_swallowed])
-def test_runtime_lockout_catches_hidden_calls(fn):
-    assert forbidden_references(fn) == []
-    with pytest.raises(ReferenceUsed, match="sigmoid_prime"):
-        call_student(fn, X)
-
-
-def test_honest_answer_passes_and_package_is_restored():
-    expected = actgrad.activations.sigmoid_prime(X)
-    np.testing.assert_allclose(call_student(honest, X), expected, rtol=1e-12)
-    with pytest.raises(ReferenceUsed):
-        call_student(via_alias, X)
-    # every alias works again after grading
-    np.testing.assert_allclose(_aliased_sigmoid_prime(X), expected)
-    np.testing.assert_allclose(ACTIVATIONS["sigmoid"].prime(X), expected)
-    np.testing.assert_allclose(actgrad.activations.sigmoid_prime(X), expected)
-    model = actgrad.MLP([3, 4, 1], seed=0)
-    out, _ = model.forward(np.ones((2, 3)))
-    assert out.shape == (2, 1)
-
-
-def test_lockout_disables_every_actgrad_function_and_restores_it():
-    with pytest.raises(ReferenceUsed):
-        with reference_locked():
-            actgrad.MLP([2, 2], seed=0)
-    with pytest.raises(ReferenceUsed):
-        with reference_locked():
-            actgrad.gradcheck.numerical_gradient(lambda t: float(np.sum(t)), np.ones(2))
-    np.testing.assert_allclose(
-        actgrad.gradcheck.numerical_gradient(lambda t: float(np.sum(t ** 2)), np.ones(2)), [2, 2], rtol=1e-6)
-
-
-def test_call_student_rejects_non_callable():
-    with pytest.raises(TypeError):
-        call_student(np.ones(3))
+from course.scrub import hidden_lines, redact, scrub_source  # noqa: E402
 
 
 def test_scrub_source_removes_hidden_region():
@@ -126,6 +24,20 @@ def test_scrub_source_removes_hidden_region():
     out, hidden = scrub_source("x = 1\n    ### BEGIN HIDDEN TESTS\n    assert secret()\n", "# hidden")
     assert hidden and "secret" not in out                        # unterminated region
     assert scrub_source("x = 1", "# h") == ("x = 1", False)
+
+
+def test_hidden_lines_are_found_by_content_anywhere():
+    test = ("x = visible_input()\nassert f(x) == 1\n### BEGIN HIDDEN TESTS\n"
+            "secret_case = canary_7731(np.arange(9))\nassert f(x) == 1\n)\n### END HIDDEN TESTS\n")
+    lines = hidden_lines([test])
+    # hidden and long enough; a line also in the visible part, and a bare ")" say nothing
+    assert lines == {"secret_case = canary_7731(np.arange(9))"}, lines
+    leaked = "student printed: >>> secret_case = canary_7731(np.arange(9)) <<<"
+    text, found = redact(leaked, lines)
+    assert found and "canary_7731" not in text, text
+    assert redact("nothing here", lines) == ("nothing here", False)
+    # an unterminated region hides everything after its marker
+    assert "tail_secret_line = 42 + 1" in hidden_lines(["a = 1\n### BEGIN HIDDEN TESTS\ntail_secret_line = 42 + 1\n"])
 
 
 def test_collect_pattern():
@@ -141,7 +53,7 @@ def test_collect_pattern():
 
 def test_resolve_assignments():
     assert resolve_assignments(["a3"]) == ["a3_backprop"]
-    assert len(resolve_assignments(None)) == 4
+    assert resolve_assignments(None) == list(ASSIGNMENTS)
     with pytest.raises(SystemExit):
         resolve_assignments(["a9"])
 

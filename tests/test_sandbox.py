@@ -1,8 +1,10 @@
-"""Hostile submissions graded by the instructor's autograde in the bubblewrap sandbox.
+"""Hostile submissions graded by the instructor's autograde with the student process in the
+bubblewrap sandbox (``course.sandbox``).
 
 Each hostile submission answers part 1 honestly and puts its attack in ``part2()``, which the
 hidden test calls: the attack earns the part-2 point exactly when it succeeds. The control run
 without the sandbox shows the read and write attacks do succeed there, so these tests can fail.
+(Attacks on the grade itself, rather than on the machine: test_hostile_grading.py.)
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,19 +24,22 @@ import scratch_course as sc
 from course import sandbox
 from course.autograde import autograde
 
+ROOT = Path(__file__).resolve().parents[1]
+
 # nbgrader 0.9.6 + SQLAlchemy 2 warn (SAWarning, a RuntimeWarning) on every new submission.
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 AVAILABLE, WHY = sandbox.check_available()
 needs_bwrap = pytest.mark.skipif(not AVAILABLE, reason=f"no usable bubblewrap: {WHY}")
 
-SOLUTION = f"../../../solutions/{sc.A}/{sc.A}.ipynb"
-READ = f'''    txt = open("{SOLUTION}").read()
-    return "ok" if "BEGIN SOLUTION" in txt else "no"'''
+# The course root is passed in (absolute paths): the student process works in a throw-away folder.
+SOLUTION = "{root}/solutions/%s/%s.ipynb" % (sc.A, sc.A)
+READ = '''    txt = open("%s").read()
+    return "ok" if "BEGIN SOLUTION" in txt else "no"''' % SOLUTION
 # Any one write outside the work folder wins the point (and changes the course tree).
-WRITE = f'''    import os, sys, uuid
+WRITE = '''    import os, sys, uuid
     won = False
-    for path in ["../../../pwned.txt", "{SOLUTION}", "../../../nbgrader_config.py",
-                 "../../../submitted/honest/{sc.A}/{sc.A}.ipynb", "../../honest/pwned.txt",
+    for path in ["{root}/pwned.txt", "%s", "{root}/nbgrader_config.py",
+                 "{root}/submitted/honest/%s/%s.ipynb", "{root}/autograded/honest/pwned.txt",
                  os.path.join(sys.prefix, "pwned-" + uuid.uuid4().hex)]:
         try:
             with open(path, "a") as f:
@@ -43,9 +49,9 @@ WRITE = f'''    import os, sys, uuid
                 os.remove(path)
         except OSError:
             pass
-    return "ok" if won else "no"'''
+    return "ok" if won else "no"''' % (SOLUTION, sc.A, sc.A)
 GRADEBOOK = '''    import sqlite3
-    db = sqlite3.connect("file:../../../gradebook.db?mode=rw", uri=True)
+    db = sqlite3.connect("file:{root}/gradebook.db?mode=rw", uri=True)
     db.execute("INSERT INTO student (id) VALUES ('pwned')")
     db.execute("UPDATE grade SET manual_score = 100")
     db.commit()
@@ -127,79 +133,78 @@ class Listener:
             conn.close()
 
 
-def test_plan_hides_course_and_home_but_keeps_interpreter(tmp_path):
-    """The mount plan: tmpfs over hidden folders (outer first), read-only re-binds inside them
-    with world-traversable parents, a hidden folder inside a re-bound one hidden again, and no
-    re-bind of a hidden path itself."""
-    home, course = tmp_path / "home", tmp_path / "home" / "course"
-    venv, pyenv, work = course / ".venv", home / ".pyenv" / "bin", course / "autograded" / "s" / "A"
-    secret = pyenv / "secret"
-    for d in (venv, secret, work, course / "solutions"):
-        d.mkdir(parents=True)
-    plan = sandbox.Plan(hidden=[str(course), str(home), str(secret)],
-                        readable=[str(venv), str(pyenv), str(course), "/usr/lib"],
-                        writable=[str(work)], tmp="/private-tmp")  # tmp_path is in /tmp
-    args = plan.argv()
-    ops = [(args[i], args[i + 1]) for i in range(len(args) - 1)
-           if args[i] in ("--tmpfs", "--ro-bind", "--bind", "--dir", "--remount-ro")]
-    pos = {op: i for i, op in enumerate(ops)}
-    assert ("--tmpfs", "/private-tmp") in pos
-    # the course lies inside the hidden home: already empty, only the venv comes back
-    assert ("--tmpfs", str(course)) not in pos
-    assert pos["--tmpfs", str(home)] < pos["--dir", str(course)] < pos["--ro-bind", str(venv)]
-    assert pos["--dir", str(home / ".pyenv")] < pos["--ro-bind", str(pyenv)]
-    assert pos["--ro-bind", str(pyenv)] < pos["--tmpfs", str(secret)]
-    assert pos["--dir", str(course / "autograded" / "s")] < pos["--bind", str(work)]
-    assert ("--ro-bind", str(course)) not in pos          # would re-expose solutions/
-    assert ("--ro-bind", "/usr/lib") not in pos           # not hidden: nothing to do
-    assert ("--remount-ro", str(home)) in pos and ("--remount-ro", str(secret)) in pos
-    assert not any(p == str(course / "solutions") for _, p in ops)
+@needs_bwrap
+def test_student_mounts_only_the_interpreter_and_allowed_packages(tmp_path):
+    """The student process's root: /usr, the base interpreter, NumPy/matplotlib and their
+    requirements, its two folders; never the course, the venv as a whole, home, /run, /var."""
+    work, mpl = tmp_path / "work", tmp_path / "mpl"
+    args = sandbox.student_argv(["python"], workdir=str(work), mpldir=str(mpl))
+    binds = [args[i + 1] for i in range(len(args) - 1) if args[i] in ("--bind", "--ro-bind")]
+    site, items = sandbox.allowed_packages()
+    assert "numpy" in items and "matplotlib" in items, items
+    for forbidden in ("torch", "scipy", "sklearn", "actgrad", "nbgrader", "jupyter_client"):
+        assert not any(i.split("-")[0].split(".")[0] == forbidden for i in items), (forbidden, items)
+    allowed_roots = ["/usr", os.path.realpath(sys.base_prefix), str(work), str(mpl), *sandbox.ETC_FILES,
+                     *(os.path.join(site, i) for i in items)]
+    for b in binds:
+        assert any(b == r or b.startswith(r.rstrip("/") + "/") for r in allowed_roots), \
+            f"student_argv binds {b}, which is none of the allowed places"
+    for path in (str(ROOT), os.path.expanduser("~"), "/run", "/var", "/var/run", site, "/"):
+        assert path not in binds, f"{path} must not be mounted into the student process"
+    assert "--unshare-net" in args and "--unshare-pid" in args and "--die-with-parent" in args
 
 
 @needs_bwrap
 @pytest.mark.slow
-def test_real_course_layout(root, tmp_path, monkeypatch):
-    """A sandboxed kernel for the real course (its .venv inside the course root) starts, imports
-    the package, and sees neither solutions/, the config, the grader's home nor its secrets."""
-    import asyncio
-    import concurrent.futures
+def test_real_course_layout(monkeypatch):
+    """A sandboxed student process for the real course: NumPy imports, the course's other
+    packages do not (by any route), the course, home and secrets are not there, no host Unix
+    socket can be found anywhere, and no package folder of torch/scipy/sklearn/actgrad exists."""
+    from course.twoproc import StudentProcess
 
     monkeypatch.setenv("GRADER_SECRET_TOKEN", "hunter2")
-    work = tmp_path / "work"
-    work.mkdir()
-    home = os.path.expanduser("~")
-    code = ("import json, os, numpy, actgrad\n"
-            f"root, home = {str(root)!r}, {home!r}\n"
-            "print(json.dumps([sorted(os.listdir(root)), sorted(os.listdir(home)),"
-            " 'GRADER_SECRET_TOKEN' in os.environ, os.getcwd()]))\n")
-
-    async def run():
-        km = sandbox.SandboxedKernelManager(kernel_name="python3", course_root=str(root))
-        await km.start_kernel(cwd=str(work))
-        kc = km.client()
-        kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=120)
-            reply = await kc.execute_interactive(code, timeout=120, output_hook=out.append)
-            return reply["content"]["status"]
-        finally:
-            kc.stop_channels()
-            await km.shutdown_kernel(now=True)
-
-    out = []
-    # In a thread of its own: an earlier test in this worker (playwright's sync API) may have
-    # left an event loop running in the main thread, where asyncio.run() refuses to start.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        assert pool.submit(asyncio.run, run()).result() == "ok"
-    text = "".join(m["content"].get("text", "") for m in out if m["msg_type"] == "stream")
-    in_root, in_home, secret_seen, cwd = json.loads(text)
-    # only what the interpreter needs is there: the venv and the editable package's src/
-    assert "solutions" not in in_root and "nbgrader_config.py" not in in_root
-    assert set(in_root) <= {".venv", "src"}
-    needed = {Path(p).relative_to(home).parts[0] for p in sandbox.interpreter_paths(
-        os.path.join(root, ".venv", "bin", "python")) if sandbox._under(p, home) and p != home}
-    assert set(in_home) <= needed, (in_home, needed)
-    assert not secret_seen and cwd == str(work)
+    code = (
+        "import json, os, stat, importlib, sys, numpy\n"
+        "res = {}\n"
+        "for name in ('actgrad', 'torch', 'scipy', 'sklearn', 'nbgrader'):\n"
+        "    for how, f in (('import', lambda n: __import__(n)), ('importlib', importlib.import_module)):\n"
+        "        try:\n"
+        "            f(name); res[how + ' ' + name] = 'imported'\n"
+        "        except ModuleNotFoundError:\n"
+        "            res[how + ' ' + name] = 'ModuleNotFoundError'\n"
+        "found, sockets = [], []\n"
+        "for top in ('/', ):\n"
+        "    for d, dirs, files in os.walk(top):\n"
+        "        if d in ('/proc', '/sys', '/dev'):\n"
+        "            dirs[:] = []; continue\n"
+        "        found += [os.path.join(d, x) for x in dirs if x in ('torch', 'scipy', 'sklearn', 'actgrad')]\n"
+        "        for x in files:\n"
+        "            try:\n"
+        "                if stat.S_ISSOCK(os.lstat(os.path.join(d, x)).st_mode): sockets.append(os.path.join(d, x))\n"
+        "            except OSError: pass\n"
+        f"res['root'] = os.path.exists({str(ROOT)!r}) and os.listdir({str(ROOT)!r})\n"
+        f"res['site'] = sorted(os.listdir({sandbox.allowed_packages()[0]!r}))\n"
+        f"res['home'] = os.path.exists({os.path.expanduser('~')!r}) and os.listdir({os.path.expanduser('~')!r})\n"
+        "res['secret'] = 'GRADER_SECRET_TOKEN' in os.environ\n"
+        "res['found'], res['sockets'] = found, sockets\n"
+        "res['run'] = [p for p in ('/run', '/var/run', '/var') if os.path.exists(p)]\n"
+        "print(json.dumps(res))\n")
+    proc = StudentProcess(sandbox=True)
+    try:
+        reply = proc.run_cell(code, time.monotonic() + 120)
+    finally:
+        proc.close()
+    assert reply["status"] == "ok", reply
+    res = json.loads(reply["outputs"][0][1]["text"])
+    for key, value in res.items():
+        if key.startswith(("import", "importlib")):
+            assert value == "ModuleNotFoundError", f"{key} in the student process: {value}"
+    # the course folder holds only the path to the allowed packages (they live in its .venv)
+    assert not res["root"] or res["root"] == [".venv"], f"the course folder shows {res['root']}"
+    assert res["site"] == list(sandbox.allowed_packages()[1]), res["site"]
+    home = res["home"]
+    assert not home or set(home) <= {".pyenv"}, f"the grader's home shows {home}"
+    assert not res["secret"] and res["found"] == [] and res["sockets"] == [] and res["run"] == [], res
 
 
 @needs_bwrap
@@ -208,12 +213,12 @@ def test_hostile_batch(template, tmp_path):
     root = sc.copy_course(template, tmp_path / "course")
     listener = Listener()
     hostile = {"reader": READ, "writer": WRITE, "gradebook": GRADEBOOK,
-               "network": NETWORK.format(port=listener.port), "memory": MEMORY,
+               "network": NETWORK.replace("{port}", str(listener.port)), "memory": MEMORY,
                "forks": FORKS, "suicide": SUICIDE, "sleeper": SLEEP, "stubborn": STUBBORN,
                "daemon": DAEMON}
     sc.submit(root, "honest")
     for student, body in hostile.items():
-        sc.submit(root, student, part2_body=body)
+        sc.submit(root, student, part2_body=body.replace("{root}", str(root)))
     before = sc.tree_digest(root)
 
     t0 = time.perf_counter()
@@ -226,17 +231,16 @@ def test_hostile_batch(template, tmp_path):
     ok = {r.student: r.ok for r in results}
     scores = sc.scores(root)
     assert ok["honest"] and scores["honest"] == {"test_add": 1.0, "test_part2": 1.0}
-    for student in hostile:
-        assert not scores[student].get("test_part2"), (student, scores[student])
-        if ok[student]:                                       # graded: part 1 still counts
-            assert scores[student]["test_add"] == 1.0, student
-    assert not ok["suicide"]                                  # nbgrader fails a dead kernel
+    assert all(ok.values()), {s: r.log[-500:] for s, r in zip(ok, results) if not r.ok}
+    for student in hostile:     # every submission is graded; part 1 counts, the attack does not
+        assert scores[student] == {"test_add": 1.0, "test_part2": 0.0}, (student, scores[student])
     # ... and each attack failed on the mechanism meant to stop it
     errors = {s: error_of(root, s) for s in ("reader", "gradebook", "network", "memory", "forks",
-                                               "sleeper")}
+                                               "sleeper", "suicide", "stubborn")}
     assert errors == {"reader": "FileNotFoundError", "gradebook": "OperationalError",
                       "network": "ConnectionRefusedError", "memory": "ENOMEM",
-                      "forks": "BlockingIOError", "sleeper": "KeyboardInterrupt"}, errors
+                      "forks": "BlockingIOError", "sleeper": "CellTimeout",
+                      "suicide": "StudentDied", "stubborn": "CellTimeout"}, errors
     with sqlite3.connect(root / "gradebook.db") as db:
         assert db.execute("SELECT count(*) FROM student WHERE id='pwned'").fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM grade WHERE manual_score=100").fetchone()[0] == 0
@@ -256,8 +260,8 @@ def test_honest_scores_equal_and_attacks_work_without_sandbox(template, tmp_path
         root = roots[mode] = sc.copy_course(template, tmp_path / mode)
         sc.submit(root, "honest")
         sc.submit(root, "wrong", add_body="    return a - b", part2_body="    return None")
-        sc.submit(root, "reader", part2_body=READ)
-        sc.submit(root, "writer", part2_body=WRITE)
+        sc.submit(root, "reader", part2_body=READ.replace("{root}", str(root)))
+        sc.submit(root, "writer", part2_body=WRITE.replace("{root}", str(root)))
         autograde([sc.A], root=root, jobs=1, sandbox=mode == "sandboxed", progress=False,
                   timeout=10)
     sandboxed, unsandboxed = sc.scores(roots["sandboxed"]), sc.scores(roots["unsandboxed"])
