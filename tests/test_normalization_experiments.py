@@ -155,3 +155,29 @@ def test_normalization_is_not_a_cure_for_a_bad_learning_rate(sweeps):
     assert np.all(bn.final_loss[1] > bn.final_loss[0] + 0.3), f"batchnorm final loss {bn.final_loss}"
     acc = np.array([r.accuracy[-1] for r in bn.runs[1]])
     assert np.all(acc < 0.4), f"batchnorm at lr {BAD_LR}: test accuracy {acc}"
+
+
+def test_other_ratios_quoted_in_the_chapter(profiles):
+    tanh_ln, tanh_bn = _ratios(profiles["tanh", "layernorm"]), _ratios(profiles["tanh", "batchnorm"])
+    relu_plain = _ratios(profiles["relu", "plain"])
+    assert np.all(tanh_ln > 1), f"tanh layernorm keeps the gradient: ratios {tanh_ln}"
+    assert np.all(tanh_bn > 10), f"tanh batchnorm grows the gradient towards the input: ratios {tanh_bn}"
+    assert np.all((0.1 < relu_plain) & (relu_plain < 1)), f"relu plain: ratios {relu_plain}"
+    for a in ("sigmoid", "tanh", "relu"):
+        for v in ("residual", "residual_bn"):
+            r = _ratios(profiles[a, v])
+            assert np.all(r < 4), f"{a} {v}: residual variants stay within a factor of 4, ratios {r}"
+
+
+def test_during_training_first_and_last_block_gradients_stay_comparable(sweeps):
+    for v in ("batchnorm", "residual", "residual_bn"):
+        for r in sweeps[v].runs[0]:
+            ratio = r.weight_grad[:, 0] / r.weight_grad[:, -1]
+            assert np.all((0.3 < ratio) & (ratio < 10)), f"{v}: ||dW_1|| / ||dW_30|| per epoch {ratio}"
+
+
+def test_bad_rate_plain_still_at_chance_and_residuals_diverge_in_the_first_epoch(sweeps):
+    assert np.all(sweeps["plain"].final_loss[1] > 0.98 * LN10), sweeps["plain"].final_loss[1]
+    for v in ("residual", "residual_bn"):
+        for r in sweeps[v].runs[1]:
+            assert np.isnan(r.loss[1]), f"{v} at lr {BAD_LR}: diverged after epoch 1, loss {r.loss}"
