@@ -138,7 +138,6 @@ def activation_sweep(activations=None, seeds=(0, 1, 2), hidden=(64, 64, 64), epo
             model = MLP([64, *hidden, 10], activation=a, init=_layer_init(scheme), seed=s, dtype=dtype)
             with np.errstate(over="ignore", invalid="ignore"):
                 init_loss[a][i] = model.loss(data.X_train, data.y_train)[0]
-            with np.errstate(over="ignore", invalid="ignore"):
                 h = _O.train(model, data.X_train, data.y_train, _O.SGD(lr, momentum=momentum),
                              epochs=epochs, batch_size=batch_size, seed=s, progress=False,
                              X_val=data.X_test, y_val=data.y_test)
