@@ -22,7 +22,7 @@ from .. import rnn as _R
 from ._common import _check_pos_int, _total_norm, diverged as _diverged
 
 __all__ = ["recall_task", "spectral_radius", "init_recurrent", "RecurrentPass", "recurrent_loss",
-           "RecurrentTrace", "train_recurrent"]
+           "forget_path_gain", "RecurrentTrace", "train_recurrent"]
 
 _CELLS = ("rnn", "lstm")
 
@@ -148,6 +148,23 @@ def recurrent_loss(params, x, y, cell="rnn", gate="sigmoid"):
     grads = {"Wx": dWx, "Wh": dWh, "b": db, "Wy": hs[-1].T @ dlogits, "by": dlogits.sum(axis=0)}
     dh_norms = np.sqrt(np.sum(np.square(dh, dtype=np.float64), axis=(1, 2)))
     return RecurrentPass(loss, grads, dh_norms, logits)
+
+
+def forget_path_gain(params, x, gate="sigmoid"):
+    r"""The LSTM's direct cell-path factor :math:`\partial c_T/\partial c_1 = \prod_{s=2}^{T} f_s`, per unit.
+
+    Runs :func:`actgrad.rnn.lstm_forward` from :math:`h_0 = c_0 = 0` and multiplies the forget
+    gates of steps 2..T. Shapes: ``params`` from :func:`init_recurrent` (lstm), ``x`` (T, N, D);
+    returns (N, H). With sigmoid gates every factor is in (0, 1); with ``gate="relu"`` a factor
+    can be exactly 0 or above 1, so the product can be 0 or grow without bound.
+    """
+    H = params["Wh"].shape[0]
+    if params["Wh"].shape[1] != 4 * H:
+        raise ValueError(f"forget_path_gain: params must be an LSTM's (Wh of shape (H, 4H)), got {params['Wh'].shape}")
+    z0 = np.zeros((np.shape(x)[1], H), dtype=params["Wh"].dtype)
+    with np.errstate(over="ignore"):
+        _, _, cache = _R.lstm_forward(x, z0, z0, params["Wx"], params["Wh"], params["b"], gate=gate)
+        return np.prod(cache.gates[1:, :, H:2 * H], axis=0)
 
 
 class RecurrentTrace(NamedTuple):
