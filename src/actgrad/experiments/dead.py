@@ -53,14 +53,15 @@ def _phi(act, kw):
 
 
 def _forward(P, X, f, L):
-    """Stacked forward pass: ``X (S, N, 64)`` -> logits ``(S, N, 10)`` and the pre-activations."""
-    zs, a = [], X
+    """Stacked forward pass: ``X (S, N, 64)`` -> logits ``(S, N, 10)``, and per hidden layer
+    the pre-activations ``zs`` and the layer inputs ``xs`` (``xs[0] = X``)."""
+    zs, xs = [], [X]
     for l in range(1, L + 1):
-        z = a @ P[f"W{l}"] + P[f"b{l}"]
+        z = xs[-1] @ P[f"W{l}"] + P[f"b{l}"]
         if l == L:
-            return z, zs
+            return z, zs, xs
         zs.append(z)
-        a = f(z, P.get(f"a{l}"))
+        xs.append(f(z, P.get(f"a{l}")))
 
 
 def _xent(out, y):
@@ -75,12 +76,11 @@ def _xent(out, y):
 def _population_grads(P, X, y, act, L, **kw):
     """Loss ``(S,)`` and gradients (same keys and shapes as ``P``) of ``S`` stacked nets."""
     f, fprime = _phi(act, kw)
-    out, zs = _forward(P, X, f, L)
+    out, zs, xs = _forward(P, X, f, L)
     loss, d = _xent(out, y)
     g = {}
-    for l in range(L, 0, -1):
-        a_prev = X if l == 1 else f(zs[l - 2], P.get(f"a{l - 1}"))
-        g[f"W{l}"] = a_prev.transpose(0, 2, 1) @ d
+    for l in range(L, 0, -1):                        # d = dL/dz_l, (S, N, n_l)
+        g[f"W{l}"] = xs[l - 1].transpose(0, 2, 1) @ d
         g[f"b{l}"] = d.sum(axis=1, keepdims=True)
         if l > 1:
             da = d @ P[f"W{l}"].transpose(0, 2, 1)
@@ -155,7 +155,7 @@ def dead_fraction_over_seeds(activation="relu", lr=0.1, bias_init=0.0, seeds=(0,
                         p -= lr * np.where(alive.reshape((S,) + (1,) * (p.ndim - 1)), g[k], 0.0)
                 if slopes is not None:
                     slopes[alive, -1] = np.concatenate([P[f"a{l}"][:, 0] for l in range(1, L)], 1)[alive]
-            out, zs = _forward(P, Xtr, f, L)
+            out, zs, _ = _forward(P, Xtr, f, L)
             loss[alive, e] = _xent(out, ytr)[0][alive]
             for l, z in enumerate(zs, start=1):
                 m = np.all(fprime(z, P.get(f"a{l}")) == 0, axis=1)
