@@ -95,9 +95,12 @@ def _forward_backward(net, X, y, measure=False):
     return loss, grads, signal, spread
 
 
+_LINEAR_INDEX = {"residual": 1, "residual_bn": 2}  # position of the Linear inside the block (else 0)
+
+
 def weight_key(variant, l):
     """The key of block ``l``'s weight in ``deep_net(variant).params`` (blocks are numbered from 1)."""
-    return f"{l}.{ {'residual': 1, 'residual_bn': 2}.get(variant, 0)}.W"
+    return f"{l}.{_LINEAR_INDEX.get(variant, 0)}.W"
 
 
 def _weight_norms(grads, variant, depth):
@@ -125,9 +128,10 @@ def gradient_profile(variant="plain", activation="sigmoid", depth=30, width=32, 
     r"""Per-block gradient norms of :func:`deep_net` at initialization on ``n`` training digits.
 
     Training mode (batch statistics for BatchNorm); the data split and the weights use ``seed``.
-    The product of the blocks' Jacobians decides ``signal``: for ``plain`` each block multiplies
-    by :math:`W_l^\top \operatorname{diag}\phi'(z_l)`; a residual block by
-    :math:`I + W_l^\top \operatorname{diag}\phi'(z_l)`, whose identity keeps it from vanishing.
+    The product of the blocks' Jacobians decides ``signal`` (a row vector, multiplied on the right):
+    a ``plain`` block multiplies it by :math:`\operatorname{diag}\phi'(z_l)\,W_l^\top`, a
+    ``residual`` block by :math:`I + W_l^\top \operatorname{diag}\phi'(h_{l-1})`, whose identity
+    keeps it from vanishing. Pitfall: ``signal`` at block 1 of a vanishing net can be ~1e-20.
     """
     fn = "gradient_profile"
     n = _check_pos_int(n, "n", fn, minimum=2)
@@ -213,8 +217,7 @@ class LrSweep(NamedTuple):
 
     ``runs[i][j]``: the :class:`DeepTraining` of ``lrs[i]`` and ``seeds[j]``. ``final_loss``
     (n_lr, n_seeds): the last epoch's mean mini-batch loss (NaN if diverged). ``diverged``
-    (n_lr, n_seeds): the book's rule. ``best_lr``: the rate with the lowest mean final loss among
-    those where no seed diverged (None if every rate diverged for some seed)."""
+    (n_lr, n_seeds): the book's rule."""
 
     variant: str
     activation: str
@@ -223,17 +226,15 @@ class LrSweep(NamedTuple):
     runs: list
     final_loss: np.ndarray
     diverged: np.ndarray
-    best_lr: float | None
 
 
 def lr_sweep(variant="plain", activation="sigmoid", lrs=(0.01, 0.1, 1.0), seeds=(0, 1, 2), **kwargs):
-    """Run :func:`train_deep_net` for every learning rate and seed (``kwargs`` are passed on)."""
+    """Run :func:`train_deep_net` for every learning rate and seed (``kwargs`` are passed on:
+    ``depth``, ``width``, ``epochs``, ``batch_size``); ``runs`` has ``len(lrs) * len(seeds)`` runs."""
     lrs, seeds = tuple(float(lr) for lr in lrs), tuple(seeds)
     if not lrs or not seeds:
         raise ValueError(f"lr_sweep: need at least one lr and one seed, got {lrs!r}, {seeds!r}")
     runs = [[train_deep_net(variant, activation, lr=lr, seed=s, **kwargs) for s in seeds] for lr in lrs]
     div = np.array([[r.diverged for r in row] for row in runs])
     final = np.array([[np.nan if r.diverged else r.loss[-1] for r in row] for row in runs])
-    ok = ~div.any(axis=1)
-    best = lrs[int(np.argmin(np.where(ok, final.mean(axis=1), np.inf)))] if ok.any() else None
-    return LrSweep(variant, activation, lrs, seeds, runs, final, div, best)
+    return LrSweep(variant, activation, lrs, seeds, runs, final, div)
