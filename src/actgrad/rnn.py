@@ -12,7 +12,7 @@ Backpropagation through time (BPTT) runs the recurrence backwards. :func:`rnn_hi
 the distance :math:`T - t` :cite:`bengio1994,pascanu2013`.
 
 dtype: float32 in, float32 out; float64 in, float64 out (mixed inputs use NumPy's promotion; ints
-become float64). Gates use the overflow-free sigmoid kernel of :mod:`actgrad.activations`.
+become float64, float16 is computed and returned in float32). Gates use the overflow-free sigmoid kernel of :mod:`actgrad.activations`.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _arrays(fn, **named):
     """Coerce to float arrays of one common dtype (float32 stays float32)."""
     work = {k: as_float_array(v, fn, k)[0] for k, v in named.items()}
     dt = np.result_type(*work.values())
-    return {k: v.astype(dt, copy=False) for k, v in work.items()}, dt
+    return {k: v.astype(dt, copy=False) for k, v in work.items()}
 
 
 def _expect(fn, name, arr, shape):
@@ -74,7 +74,7 @@ def _check(fn, x, states, Wx, Wh, b, gates):
         raise ValueError(f"{fn}: x must be a non-empty 3-D array (T, N, D) (time first, as PyTorch's "
                          f"default batch_first=False), got shape {x.shape}")
     T, N, D = x.shape
-    if Wh.ndim != 2 or Wh.shape[1] != gates * Wh.shape[0]:
+    if Wh.ndim != 2 or Wh.shape[0] == 0 or Wh.shape[1] != gates * Wh.shape[0]:
         raise ValueError(f"{fn}: Wh must have shape (H, {'4*H' if gates > 1 else 'H'}), got {Wh.shape}")
     H = Wh.shape[0]
     _expect(fn, "Wx", Wx, (D, gates * H))
@@ -98,7 +98,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     spectral radius decides whether gradients vanish or explode over time (see :func:`rnn_hidden_grads`).
     """
     fn = "rnn_forward"
-    a, _ = _arrays(fn, x=x, h0=h0, Wx=Wx, Wh=Wh, b=b)
+    a = _arrays(fn, x=x, h0=h0, Wx=Wx, Wh=Wh, b=b)
     T, N, _, H = _check(fn, a["x"], {"h0": a["h0"]}, a["Wx"], a["Wh"], a["b"], 1)
     xw = a["x"] @ a["Wx"] + a["b"]                       # input part of every step at once
     hs = np.empty((T, N, H), dtype=xw.dtype)
@@ -186,7 +186,7 @@ def lstm_forward(x, h0, c0, Wx, Wh, b, *, gate="sigmoid"):
     fn = "lstm_forward"
     if gate not in ("sigmoid", "relu"):
         raise ValueError(f"{fn}: gate must be 'sigmoid' or 'relu', got {gate!r}")
-    a, _ = _arrays(fn, x=x, h0=h0, c0=c0, Wx=Wx, Wh=Wh, b=b)
+    a = _arrays(fn, x=x, h0=h0, c0=c0, Wx=Wx, Wh=Wh, b=b)
     T, N, _, H = _check(fn, a["x"], {"h0": a["h0"], "c0": a["c0"]}, a["Wx"], a["Wh"], a["b"], 4)
     xw = a["x"] @ a["Wx"] + a["b"]
     dt = xw.dtype
