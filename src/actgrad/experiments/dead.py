@@ -74,7 +74,14 @@ def _xent(out, y):
 
 
 def _population_grads(P, X, y, act, L, **kw):
-    """Loss ``(S,)`` and gradients (same keys and shapes as ``P``) of ``S`` stacked nets."""
+    r"""Loss ``(S,)`` and gradients (same keys and shapes as ``P``) of ``S`` stacked nets.
+
+    With :math:`\delta_l = \partial L/\partial z_l` ``(S, N, n_l)``, starting from
+    :math:`\delta_L = (p - \mathrm{onehot}(y))/N`: :math:`\partial L/\partial W_l = x_l^\top \delta_l`,
+    :math:`\partial L/\partial b_l = \sum_n \delta_l` and
+    :math:`\delta_{l-1} = (\delta_l W_l^\top) \odot \phi'(z_{l-1})` (PReLU: also
+    :math:`\partial L/\partial a = \sum_n (\delta_l W_l^\top) \odot \min(z_{l-1}, 0)`).
+    """
     f, fprime = _phi(act, kw)
     out, zs, xs = _forward(P, X, f, L)
     loss, d = _xent(out, y)
