@@ -20,3 +20,27 @@ def test_chapter_page_is_executed_with_figures_and_no_errors(built_site, nb):
     assert "Traceback (most recent call last)" not in html
     figures = re.findall(r"<img [^>]*src=\"[^\"]*(?:_images|data:image)", html)
     assert figures, "the chapter shows no figure"
+
+
+def test_no_thebe_and_a_favicon_on_every_page(built_site):
+    """sphinx-thebe (loaded by Jupyter Book 1 even with thebe off) declares THEBE_JS_URL twice, a
+    console error on every page; _config.yml lists the extensions without it. Every page names a
+    favicon that exists, so browsers do not request a missing /favicon.ico."""
+    pages = [built_site / f"{f}.html" for f in toc_files()]
+    with_thebe = [p.name for p in pages if "thebe" in p.read_text().lower()]
+    assert not with_thebe, f"pages still loading sphinx-thebe: {with_thebe}"
+    for page in pages:
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', page.read_text())
+        assert icon, f"{page.name}: no <link rel=icon>"
+        assert (page.parent / icon.group(1)).resolve().is_file(), f"{page.name}: favicon {icon.group(1)} missing"
+
+
+def test_figures_are_numbered_with_their_chapter(built_site):
+    """Numbered chapters (_toc.yml) and one numbering across parts: chapter NN's figures are
+    "Fig. N.1", "Fig. N.2", ... in order, where N is the chapter's file number."""
+    for nb in CHAPTERS:
+        html = (built_site / "book" / f"{nb.stem}.html").read_text()
+        numbers = re.findall(r'<span class="caption-number">Fig\. (\d+)\.(\d+) ', html)
+        chapter = int(nb.stem.split("_")[0])
+        expected = [(str(chapter), str(i)) for i in range(1, len(numbers) + 1)]
+        assert numbers == expected, f"{nb.stem}: figure numbers {numbers}, expected {expected}"
