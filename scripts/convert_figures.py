@@ -46,7 +46,7 @@ GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "
 
 def slug(path: Path) -> str:
     """``07_vanishing_exploding.ipynb`` -> ``vanishing-exploding``."""
-    return re.sub(r"^\d+_", "", path.stem).replace("_", "-")
+    return re.sub(r"^\d+[a-z]?_", "", path.stem).replace("_", "-")
 
 
 def chapter_number(path: Path) -> int | None:
@@ -287,7 +287,8 @@ def main(argv=None) -> int:
     chapter_names = {}
     for folder in {p.resolve().parent for p in args.notebooks}:
         for nb in folder.glob("[0-9]*_*.ipynb"):
-            chapter_names[chapter_number(nb)] = figure_names(nb)
+            if chapter_number(nb) is not None:
+                chapter_names[chapter_number(nb)] = figure_names(nb)
     changed = []
     for path in args.notebooks:
         report = []
