@@ -181,3 +181,17 @@ def test_bad_rate_plain_still_at_chance_and_residuals_diverge_in_the_first_epoch
     for v in ("residual", "residual_bn"):
         for r in sweeps[v].runs[1]:
             assert np.isnan(r.loss[1]), f"{v} at lr {BAD_LR}: diverged after epoch 1, loss {r.loss}"
+
+
+def test_unscaled_relu_residual_stream_explodes_and_the_scaled_one_does_not():
+    from actgrad.datasets import digits
+    X = digits(split=True, seed=0).X_train[:256]
+    for seed in SEEDS:
+        growth = {}
+        for scale in (1.0, None):
+            net = N.deep_net("residual", "relu", depth=30, branch_scale=scale, seed=seed)
+            h = h0 = net[0](X)
+            for l in range(1, 31):
+                h = net[l](h)
+            growth[scale] = h.std() / h0.std()
+        assert growth[1.0] > 1e3 and growth[None] < 3, f"seed {seed}: stream std growth over 30 blocks {growth}"
