@@ -108,8 +108,11 @@ def subplots(n, ncols=MAX_COLUMNS, panel_height=2.8, **kw):
 
 
 def smallest_text_px(fig, width_px=COLUMN_PX):
-    """Size in CSS px of the smallest visible text of ``fig`` when the page shows it ``width_px``
-    wide (images never grow beyond their natural size, ``fig.dpi`` px per inch)."""
+    r"""Size in CSS px of the smallest visible text of ``fig`` when the page shows it ``width_px``
+    wide: :math:`s_{\min}\,\frac{d}{72}\,\min\!\left(1, \frac{W}{w\,d}\right)` for the smallest
+    font size :math:`s_{\min}` (pt), ``fig.dpi`` :math:`d`, figure width :math:`w` (in) and shown
+    width :math:`W` (px); a browser never enlarges an image beyond its natural size. Texts that
+    appear only when the figure is drawn (tick labels) count once it has been drawn."""
     sizes = [t.get_fontsize() for t in fig.findobj(mpl.text.Text) if t.get_visible() and t.get_text()]
     natural = fig.get_figwidth() * fig.dpi
     return min(sizes, default=np.inf) * fig.dpi / 72 * min(1.0, width_px / natural)
@@ -244,7 +247,7 @@ def plot_layer_histograms(values_per_layer, ax=None, labels=None, bins=50, range
     ``values_per_layer``: a list of arrays (any shape, flattened) or a dict label -> array.
     All layers share the same bins (``range`` defaults to the finite min/max over layers).
     Overlaid step histograms coloured by depth on one Axes (``layout="overlay"``, returns it),
-    or one row of small multiples with shared axes when ``layout="row"`` or ``ax`` is a
+    or small multiples with shared axes (two per row, see :func:`subplots`) when ``layout="row"`` or ``ax`` is a
     sequence of Axes (returns the array of Axes).
     """
     fn = "plot_layer_histograms"
