@@ -76,8 +76,8 @@ class ScrubHiddenTests(NbGraderPreprocessor):
                 if hidden:
                     cell.outputs = [new_output("stream", name="stdout", text=self.output_note)]
             cell.source = redact(cell.source, secret)[0]
-            for out in cell.get("outputs", []):
-                _redact_output(out, secret)
+            for out in cell.get("outputs", []):   # marker words printed by anyone say nothing
+                _redact_output(out, secret | {BEGIN, END})
             for att in cell.get("attachments", {}).values():
                 for key in list(att):
                     if isinstance(att[key], str) and key.startswith("text"):

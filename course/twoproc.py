@@ -549,9 +549,11 @@ def _student_outputs(reply) -> list[dict]:
 
 
 def run_notebook(nb, is_test, *, files_from=None, timeout: float = 30, sandbox: bool = False,
-                 limits: sb.Limits = sb.Limits(), startup_timeout: float = 60) -> dict:
+                 limits: sb.Limits = sb.Limits(), startup_timeout: float = 60,
+                 withhold=lambda cell: False) -> dict:
     """Execute ``nb`` in place: test cells (``is_test(cell)``) here, the others in a student
-    process. Returns ``{"tests": n, "failed": [indices], "student_died": reason or None}``."""
+    process, except those ``withhold(cell)`` says hold test code (they are not run at all).
+    Returns ``{"tests": n, "failed": [indices], "student_died": reason or None}``."""
     import nbformat.v4 as v4
 
     proc = StudentProcess(files_from, sandbox=sandbox, limits=limits,
@@ -573,6 +575,11 @@ def run_notebook(nb, is_test, *, files_from=None, timeout: float = 30, sandbox: 
                         o.execution_count = count
                 if any(o.output_type == "error" for o in cell.outputs):
                     failed.append(index)
+                continue
+            if withhold(cell):
+                cell.outputs = [v4.new_output("error", ename="NotRun", evalue="this cell holds "
+                                              "test code outside a test cell; it was not run",
+                                              traceback=[])]
                 continue
             try:
                 reply = proc.run_cell(cell.source, time.monotonic() + timeout)
