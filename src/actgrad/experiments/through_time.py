@@ -6,6 +6,8 @@ r"""Chapter "Gradients through time": a tanh RNN versus an LSTM on a task with a
   linear read-out, optionally with the recurrent matrix rescaled to a given spectral radius.
 * :func:`recurrent_loss` - loss, gradients and :math:`\lVert\partial L/\partial h_t\rVert` for every
   step (:func:`actgrad.rnn.rnn_hidden_grads`, :func:`actgrad.rnn.lstm_state_grads`).
+* :func:`forget_path_gain` - the LSTM's direct cell-path factor :math:`\prod_s f_s`, with sigmoid
+  or (counterfactual) ReLU gates.
 * :func:`train_recurrent` - Adam or SGD with optional norm clipping, recording the gradient norm
   before clipping, the update norm and the per-step gradient norms before and after training.
 """
@@ -129,8 +131,9 @@ def recurrent_loss(params, x, y, cell="rnn", gate="sigmoid"):
     """
     fn = "recurrent_loss"
     _cell(cell, fn)
-    T, N = np.shape(x)[:2]
-    H = params["Wh"].shape[0]
+    if np.ndim(x) != 3:
+        raise ValueError(f"{fn}: x must be a 3-D array (T, N, D), got shape {np.shape(x)}")
+    N, H = np.shape(x)[1], params["Wh"].shape[0]
     z0 = np.zeros((N, H), dtype=params["Wh"].dtype)
     if cell == "rnn":
         hs, cache = _R.rnn_forward(x, z0, params["Wx"], params["Wh"], params["b"])
