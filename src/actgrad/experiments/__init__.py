@@ -1,24 +1,30 @@
-r"""The gradient-flow experiments of the book's chapters 7-10, as seeded, vectorised functions.
+r"""The book's experiments, one module per chapter, as seeded, vectorised functions.
 
-Each function returns a :class:`typing.NamedTuple` of NumPy arrays, so a chapter can plot it and
-``tests/test_experiments.py`` can assert on it against independent oracles (PyTorch autograd,
-published constants, closed forms).
+Each function returns a :class:`typing.NamedTuple` of NumPy arrays, so a chapter can plot it (and
+show its source next to the call) and the tests can assert the chapter's conclusions on it across
+seeds, against independent oracles (PyTorch autograd, published constants, closed forms). These
+modules serve the chapters; the API that students read is in ``activations``, ``losses``,
+``layers``, ``mlp`` and the rest.
 
-* :func:`gradient_norms_by_depth` - one forward/backward pass through a deep square MLP: the
-  product of Jacobians, layer by layer (Glorot & Bengio, 2010).
-* :func:`nielsen_speed_of_learning` - Nielsen's (2015, ch. 5) per-layer "speed of learning"
-  :math:`\lVert \partial C/\partial b^l \rVert` of sigmoid nets on the bundled 8x8 digits.
-* :func:`selu_moments`, :func:`selu_fixed_point` - SELU's :math:`(\alpha, \lambda)` from the
-  fixed point mean 0 / variance 1 (Klambauer et al., 2017).
-* :func:`dead_fraction_during_training` - dead ReLU units per layer, epoch by epoch.
-* :func:`train_with_clipping` - plain SGD with optional norm/value clipping and weight decay,
-  recording the gradient norm before clipping and the size of every update.
+* :mod:`.depth` (ch. 7-8) - gradient norms layer by layer through a deep MLP (Glorot & Bengio,
+  2010); Nielsen's (2015, ch. 5) per-layer speed of learning on the bundled digits.
+* :mod:`.selu` (ch. 8) - SELU's :math:`(\alpha, \lambda)` from its fixed point (Klambauer et al., 2017).
+* :mod:`.dead` (ch. 9) - dead and inactive units per layer during training, over seeds at once.
+* :mod:`.clipping` (ch. 10) - SGD with optional clipping and weight decay, recording raw gradient
+  norms, when clipping was active, and the size of every update.
+* :mod:`.normalization` (ch. 10a) - deep nets with BatchNorm, LayerNorm and residual blocks.
+* :mod:`.through_time` (ch. 10b) - tanh RNN and LSTM on a long-dependency recall task.
+* :mod:`.outlook` (ch. 15) - learnable PReLU slopes and Swish's beta.
+
+:func:`diverged` is the book's one divergence rule (a non-finite loss, or one above
+``DIVERGENCE_FACTOR`` times :math:`\ln K`).
 """
-# One module per chapter; each defines ``__all__``. Per-chapter code lives here, not in the API
-# modules (activations, losses, mlp, ...), and the chapters show each function's source.
 from .depth import *  # noqa: F401,F403
 from .selu import *  # noqa: F401,F403
 from .dead import *  # noqa: F401,F403
 from .clipping import *  # noqa: F401,F403
-from . import depth, selu, dead, clipping  # noqa: F401
+from .normalization import *  # noqa: F401,F403
+from .through_time import *  # noqa: F401,F403
+from .outlook import *  # noqa: F401,F403
+from . import depth, selu, dead, clipping, normalization, through_time, outlook  # noqa: F401
 from ._common import _resolve_init, DIVERGENCE_FACTOR, diverged, over_seeds  # noqa: F401
