@@ -65,28 +65,30 @@ def test_sweep_shapes_and_determinism():
     b = compare.activation_sweep(["relu", "sigmoid"], seeds=(0, 1), hidden=(8,), epochs=2)
     assert a.activations == ("relu", "sigmoid") and a.seeds == (0, 1)
     for name in a.activations:
-        assert a.curves("val_accuracy")[name].shape == (2, 2)
+        assert a.curves("val_accuracy")[name].shape == (2, 2), \
+            f"SweepResult.curves('val_accuracy')[{name!r}]: expected (seeds, epochs) = (2, 2)"
         np.testing.assert_array_equal(a.curves("loss")[name], b.curves("loss")[name])
-        assert a.final()[name].shape == (2,)
-        assert a.grad_ratio()[name].shape == (2,)
-        assert a.seconds[name] > 0
+        assert a.final()[name].shape == (2,), f"SweepResult.final()[{name!r}]: expected one value per seed"
+        assert a.grad_ratio()[name].shape == (2,), f"SweepResult.grad_ratio()[{name!r}]: expected one value per seed"
+        assert a.seconds[name] > 0, f"SweepResult.seconds[{name!r}] should be a positive duration"
     # different seeds give different initial weights, hence different trajectories
-    assert not np.array_equal(a.curves("loss")["relu"][0], a.curves("loss")["relu"][1])
+    assert not np.array_equal(a.curves("loss")["relu"][0], a.curves("loss")["relu"][1]), \
+        "activation_sweep: seeds 0 and 1 gave identical loss curves; is the seed passed to MLP and the batch order?"
 
 
 def test_grad_ratio_is_first_over_last_layer_mean_norm():
     res = compare.activation_sweep(["tanh"], seeds=(0,), hidden=(8, 8), epochs=1)
     h = res.histories["tanh"][0]
-    assert h.grad_norms.shape[1] == 3
+    assert h.grad_norms.shape[1] == 3, f"History.grad_norms: expected one column per weight layer (3), got {h.grad_norms.shape}"
     expected = np.mean(h.grad_norms[:, 0]) / np.mean(h.grad_norms[:, 2])
     assert res.grad_ratio()["tanh"][0] == pytest.approx(expected)
 
 
 def test_default_init_pairs():
-    assert compare.default_init("sigmoid") == "xavier_sigmoid"
-    assert compare.default_init("selu") == "lecun"
-    assert compare.default_init("relu") == "he"
-    assert compare.default_init("gelu") == "he"
+    for act, expected in (("sigmoid", "xavier_sigmoid"), ("tanh", "xavier"), ("selu", "lecun"), ("relu", "he"),
+                          ("gelu", "he")):
+        assert compare.default_init(act) == expected, \
+            f"default_init({act!r}) = {compare.default_init(act)!r}, expected {expected!r} (matched to the slope at 0)"
 
 
 @pytest.mark.parametrize("bad", [["nope"], [], ["relu", "swish"]])
@@ -230,7 +232,8 @@ def test_loss_at_init_flags_the_two_non_centred_cases(ch12_sweep):
     for a in ("tanh", "relu", "gelu", "silu", "mish", "selu"):
         assert np.all(np.abs(res.init_loss[a] / ln10 - 1) < 0.25), \
             f"{a}: loss at init {res.init_loss[a]} should be close to ln 10 = {ln10:.3f}"
-    assert np.all(np.abs(res_x.init_loss["sigmoid"] / ln10 - 1) < 0.25)
+    assert np.all(np.abs(res_x.init_loss["sigmoid"] / ln10 - 1) < 0.25), \
+        f"sigmoid + Xavier gain 1: loss at init {res_x.init_loss['sigmoid']} should be close to ln 10"
     for a in ("sigmoid", "softplus"):
         assert res.init_loss[a].mean() > 1.25 * ln10, \
             f"{a} (gain-4 sigmoid / softplus with He): the text says the loss at init is well above ln 10, got {res.init_loss[a]}"
