@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from actgrad import gradcheck
 from actgrad.activations import ACTIVATIONS
+from actgrad.layers import Residual, Sequential
 from actgrad.mlp import MLP, LayerCache
 
 # independent oracle: torch.nn.functional for every activation name in the registry
@@ -49,6 +50,15 @@ def torch_reference(model, X, target, loss, hidden, out_act=None):
         L = F.binary_cross_entropy_with_logits(x, torch.tensor(target))
     L.backward()
     return L.item(), {k: v.grad.numpy() for k, v in p.items()}, zs, As
+
+
+def _arrays(cache):
+    """Every array in a (nested) cache tuple: x, z, a and the arrays in the block's layer caches."""
+    for v in cache:
+        if isinstance(v, np.ndarray):
+            yield v
+        elif isinstance(v, tuple):
+            yield from _arrays(v)
 
 
 def _problem(loss, n_in=4, N=9, seed=0):
@@ -153,7 +163,7 @@ def test_float32_end_to_end():
         for X_in in (X, X.astype(np.float32)):
             out, caches = m32.forward(X_in)
             assert out.dtype == np.float32
-            assert all(a.dtype == np.float32 for c in caches for a in c)
+            assert all(a.dtype == np.float32 for c in caches for a in _arrays(c)), "float32 model cached non-float32 arrays"
             v32, g32 = m32.loss(X_in, target, loss=loss)
             v64, g64 = m64.loss(X, target, loss=loss)
             assert v32 == pytest.approx(v64, rel=1e-4)
@@ -218,3 +228,96 @@ def test_bad_input():
         m.loss(np.ones((4, 2)), np.zeros(3, dtype=int))
     with pytest.raises(ValueError, match="target must have the output's shape"):
         m.loss(np.ones((4, 2)), np.zeros((4, 3)), loss="mse")
+
+
+# ----------------------------------------------------------------------------- norm= and residual=
+def torch_deep_reference(model, X, y, train=True, stats=None):
+    """Cross-entropy loss and grads of the same net in torch float64, built from torch.nn.functional
+    (F.batch_norm with explicit running statistics, which it updates in place like nn.BatchNorm1d)."""
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in model.params.items()}
+    L = model.num_layers
+    stats = stats if stats is not None else {l: (torch.zeros(model.layer_sizes[l], dtype=torch.float64),
+                                                 torch.ones(model.layer_sizes[l], dtype=torch.float64))
+                                             for l in range(1, L)}
+    x = torch.tensor(X, dtype=torch.float64)
+    for l in range(1, L + 1):
+        z = F.linear(x, p[f"W{l}"].T, p[f"b{l}"])
+        if l == L:
+            x = z
+            break
+        if model.norm == "batch":
+            z = F.batch_norm(z, *stats[l], p[f"gamma{l}"], p[f"beta{l}"], training=train, momentum=0.1, eps=1e-5)
+        elif model.norm == "layer":
+            z = F.layer_norm(z, (z.shape[1],), p[f"gamma{l}"], p[f"beta{l}"], eps=1e-5)
+        a = torch.tanh(z)
+        x = x + a if model.residual and model.layer_sizes[l - 1] == model.layer_sizes[l] else a
+    out = x.detach().numpy()
+    loss = F.cross_entropy(x, torch.tensor(y))
+    loss.backward()
+    return loss.item(), {k: v.grad.numpy() for k, v in p.items()}, out, stats
+
+
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("norm", [None, "batch", "layer"])
+def test_norm_and_residual_match_torch(norm, residual):
+    rng = np.random.default_rng(6)
+    model = MLP([4, 6, 6, 6, 3], activation="tanh", norm=norm, residual=residual, seed=0)
+    want_keys = [k for l in (1, 2, 3) for k in (f"W{l}", f"b{l}") + ((f"gamma{l}", f"beta{l}") if norm else ())]
+    assert list(model.params) == want_keys + ["W4", "b4"], f"MLP(norm={norm!r}) params keys {list(model.params)}"
+    kinds = [type(b).__name__ for b in model.blocks]
+    want = ["Sequential"] + ["Residual" if residual else "Sequential"] * 2 + ["Sequential"]
+    assert kinds == want, f"residual={residual}: blocks {kinds}, expected {want} (residual only where widths match)"
+    for k in model.params:  # move gamma/beta off 1/0 so that a mix-up between units shows
+        if k.startswith(("gamma", "beta")):
+            model.params[k] += rng.uniform(-0.5, 0.5, model.params[k].shape)
+    stats = None
+    for step in range(3):
+        X, y = rng.standard_normal((8, 4)), rng.integers(0, 3, size=8)
+        value, grads = model.loss(X, y)
+        t_value, t_grads, _, stats = torch_deep_reference(model, X, y, stats=stats)
+        assert value == pytest.approx(t_value, rel=1e-12), f"MLP(norm={norm!r}, residual={residual}) loss, step {step}"
+        for k in model.params:
+            err = gradcheck.rel_error(grads[k], t_grads[k])
+            tol = 1e-10 if np.abs(t_grads[k]).max() > 1e-8 else 1e30  # b_l before BatchNorm: 0 up to rounding
+            assert err < tol and np.abs(grads[k] - t_grads[k]).max() < 1e-12, \
+                f"MLP(norm={norm!r}, residual={residual}) grad {k}: rel. error {err:.1e} vs torch at step {step}"
+    X = rng.standard_normal((5, 4))
+    out = model(X)  # evaluation mode: BatchNorm uses the running statistics of the 3 steps
+    _, _, t_out, _ = torch_deep_reference(model, X, np.zeros(5, dtype=np.int64), train=False, stats=stats)
+    np.testing.assert_allclose(out, t_out, rtol=1e-12, atol=1e-14,
+                               err_msg=f"MLP(norm={norm!r}) in evaluation mode vs torch (running statistics?)")
+
+
+def test_batchnorm_mlp_gradcheck_and_float32():
+    rng = np.random.default_rng(8)
+    X, y = rng.standard_normal((6, 3)), rng.integers(0, 3, size=6)
+    model = MLP([3, 5, 5, 3], activation="gelu", norm="batch", residual=True, seed=1)
+    errs = gradcheck.check_gradients(model, X, y, h=1e-6)
+    _, grads = model.loss(X, y)
+    for k in ("b1", "b2"):  # BatchNorm subtracts the batch mean: a bias before it has zero gradient
+        assert np.abs(grads[k]).max() < 1e-12, f"grad {k} before BatchNorm should be 0, got {grads[k]}"
+        del errs[k]         # (so its relative error is rounding noise over rounding noise)
+    assert max(errs.values()) < 1e-6, f"MLP(norm='batch', residual=True) vs finite differences: {errs}"
+    m32 = MLP([3, 5, 5, 3], activation="gelu", norm="layer", residual=True, seed=1, dtype=np.float32)
+    out, caches = m32.forward(X)
+    _, g32 = m32.loss(X, y)
+    dts = {out.dtype, *(a.dtype for c in caches for a in _arrays(c)), *(g.dtype for g in g32.values()),
+           *(p.dtype for p in m32.params.values())}
+    assert dts == {np.dtype(np.float32)}, f"float32 MLP(norm='layer') gave dtypes {dts}"
+
+
+def test_norm_options_share_arrays_and_check_input():
+    model = MLP([3, 4, 4, 2], norm="batch", residual=True, seed=0)
+    bn = model.blocks[1].block.layers[1]
+    assert isinstance(model.blocks[1], Residual) and isinstance(model.blocks[0], Sequential), "block types"
+    assert model.params["gamma2"] is bn.params["gamma"], "MLP.params must hold the layers' own arrays"
+    X = np.random.default_rng(0).standard_normal((6, 3))
+    mean = bn.running_mean.copy()
+    model.predict(X)
+    assert np.array_equal(bn.running_mean, mean), "predict / __call__ must not update BatchNorm's running statistics"
+    model.forward(X)
+    assert not np.array_equal(bn.running_mean, mean), "forward(train=True) must update the running statistics"
+    with pytest.raises(ValueError, match="norm must be None, 'batch' or 'layer', got 'group'"):
+        MLP([2, 3, 2], norm="group")
+    with pytest.raises(ValueError, match="expected more than 1 value per channel"):
+        model.loss(X[:1], np.zeros(1, dtype=int))

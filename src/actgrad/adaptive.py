@@ -110,8 +110,8 @@ class SwishBetaMLP(MLP):
         self.params = params
         self.activations = ["swish_beta"] * (L - 1) + ["identity"]
 
-    def forward(self, X):
-        """``X`` (N, n_0) -> ``(out, caches)`` as :meth:`actgrad.mlp.MLP.forward`."""
+    def forward(self, X, train=True):
+        """``X`` (N, n_0) -> ``(out, caches)`` as :meth:`actgrad.mlp.MLP.forward` (``train`` has no effect here)."""
         x, caches, p = self._as_input(X), [], self.params
         for l in range(1, self.num_layers + 1):
             z = x @ p[f"W{l}"] + p[f"b{l}"]

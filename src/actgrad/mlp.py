@@ -1,12 +1,13 @@
-r"""A from-scratch multilayer perceptron with explicit forward/backward passes.
+r"""A from-scratch multilayer perceptron, built from :mod:`actgrad.layers`.
 
-Layer :math:`l = 1..L` computes
+Block :math:`l = 1..L` computes
 
 .. math:: z_l = x_l W_l + b_l, \qquad a_l = \phi_l(z_l), \qquad x_{l+1} = a_l,
 
 with :math:`W_l \in \mathbb R^{n_{l-1}\times n_l}` (``(fan_in, fan_out)``, the transpose of
 ``torch.nn.Linear.weight``) and :math:`\phi_L` the identity unless ``output_activation`` is set.
-Backward, given :math:`\delta a_l = \partial \mathcal L/\partial a_l` of shape ``(N, n_l)``:
+Each block is a :class:`~actgrad.layers.Sequential` ``Linear -> [norm] -> Activation``, so backward is
+one loop over blocks, each a chain rule over its layers. Given :math:`\delta a_l = \partial \mathcal L/\partial a_l`:
 
 .. math::
     \delta z_l = \delta a_l \odot \phi_l'(z_l), \quad
@@ -16,6 +17,11 @@ Backward, given :math:`\delta a_l = \partial \mathcal L/\partial a_l` of shape `
 
 The factor :math:`\phi'(z_l)` multiplies the gradient once per layer: this is where vanishing
 (:math:`|\phi'| < 1`, e.g. sigmoid's :math:`\le 1/4`) and dead units (ReLU's 0) come from.
+Options for deep nets: ``norm="batch" | "layer"`` inserts :class:`~actgrad.layers.BatchNorm1d` /
+:class:`~actgrad.layers.LayerNorm` between the affine map and the activation of every hidden block
+(:math:`a_l = \phi(\mathrm{N}(x_l W_l + b_l))`, so :math:`z_l` is the normalised pre-activation), and
+``residual=True`` wraps every hidden block whose width is unchanged (:math:`n_{l-1} = n_l`) in a
+:class:`~actgrad.layers.Residual`: :math:`x_{l+1} = x_l + a_l`.
 """
 from __future__ import annotations
 
@@ -24,22 +30,24 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import activations as _A
 from . import losses as _L
-from .init import init_layer
+from .layers import Activation, BatchNorm1d, LayerNorm, Linear, Residual, Sequential, SequentialCache
 
 __all__ = ["MLP", "LayerCache", "LOSSES"]
 
 
 class LayerCache(NamedTuple):
-    """What one layer's forward pass keeps for backward (all ``(N, ·)`` arrays).
+    """What one block's forward pass keeps for backward.
 
-    ``x``: the layer input ``(N, fan_in)``; ``z``: pre-activation ``x @ W + b`` ``(N, fan_out)``;
-    ``a``: activation ``phi(z)`` ``(N, fan_out)`` (the same object as ``z`` for a linear layer).
+    ``x``: the block input ``(N, fan_in)``; ``z``: the pre-activation (the activation's input, after the
+    normalisation if any) ``(N, fan_out)``; ``a``: the activation ``phi(z)`` ``(N, fan_out)`` (the same
+    object as ``z`` for a linear layer; a residual block outputs ``x + a``); ``block``: the cache of the
+    block's layers (a :class:`~actgrad.layers.SequentialCache`).
     """
     x: np.ndarray
     z: np.ndarray
     a: np.ndarray
+    block: SequentialCache = None
 
 
 LOSSES = {
@@ -52,52 +60,21 @@ LOSSES = {
 }
 """Loss names accepted by :meth:`MLP.loss`; each maps ``(out, target) -> (loss, dout)``."""
 _CLASSIFICATION = {"softmax_cross_entropy", "cross_entropy", "ce", "bce", "bce_with_logits"}
+_NORMS = {None: None, "batch": BatchNorm1d, "layer": LayerNorm}
 
 
-class _Act(NamedTuple):
-    name: str
-    kind: str  # "elementwise" | "prelu" | "identity" | "softmax"
-    fn: object = None
-    prime: object = None
-    from_output: object = None  # derivative computed from the activation, as PyTorch does
-    kwargs: dict = {}
-    fn_k: object = None         # built-in activations: the kernels behind fn / prime / from_output,
-    prime_k: object = None      # called directly on the (N, n) float arrays of the model (no input
-    from_output_k: object = None  # coercion); each returns a fresh array that backward scales in place
-
-
-def _kernel(f):
-    return getattr(f, "__wrapped__", None)
-
-
-def _resolve(spec, kwargs, where):
+def _activation(spec, kwargs, width, dtype, prelu_init, where):
+    """An :class:`~actgrad.layers.Activation` from a name, ``(name, kwargs)`` pair or record."""
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], dict):
         spec, kwargs = spec
-    if spec is None or spec in ("identity", "linear"):
-        return _Act("identity", "identity")
-    if isinstance(spec, str):
-        if spec == "prelu":
-            return _Act("prelu", "prelu")
-        if spec == "softmax":
-            return _Act("softmax", "softmax")
-        try:
-            rec = _A.get_activation(spec)
-        except (ValueError, KeyError):
-            raise ValueError(f"MLP: unknown {where} {spec!r}; expected one of "
-                             f"{sorted(_A.ACTIVATIONS) + ['prelu', 'identity']}") from None
-        name = spec
-    elif hasattr(spec, "fn") and hasattr(spec, "prime"):
-        rec, name = spec, getattr(spec, "name", "custom")
-    else:
-        raise TypeError(f"MLP: {where} must be a name, a (name, kwargs) pair or an ACTIVATIONS record, "
-                        f"got {type(spec).__name__}")
-    from_output = None
-    if not kwargs and name in ("sigmoid", "tanh"):
-        from_output = getattr(_A, f"{name}_prime_from_output", None)
-    if rec is not _A.ACTIVATIONS.get(name):  # a user's record: call it as given
-        return _Act(name, "elementwise", rec.fn, rec.prime, from_output, dict(kwargs))
-    return _Act(name, "elementwise", rec.fn, rec.prime, from_output, dict(kwargs),
-                _kernel(rec.fn), _kernel(rec.prime), _kernel(from_output))
+    if spec is None or (isinstance(spec, str) and spec == "linear"):
+        spec = "identity"
+    if isinstance(spec, str) and spec == "prelu":
+        kwargs = {"num_parameters": width, "init": prelu_init, "dtype": dtype, **kwargs}
+    try:
+        return Activation(spec, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"MLP ({where}): {e}") from None
 
 
 class MLP:
@@ -113,14 +90,20 @@ class MLP:
         are zero except for ``"torch"`` (PyTorch ``nn.Linear`` defaults).
     seed : int, Generator or None. dtype : ``np.float32`` or ``np.float64`` (kept end to end).
     output_activation : None (logits / linear output), an activation name, or ``"softmax"``.
+    norm : None, ``"batch"`` or ``"layer"``: a normalisation layer before every hidden activation
+        (parameters ``gamma{l}``, ``beta{l}``; PyTorch defaults). The bias before a BatchNorm is
+        redundant (its gradient is 0) but kept, so every model has the same keys.
+    residual : wrap every hidden block with equal input and output width in a residual connection.
     **activation_kwargs : passed to the hidden activation (e.g. ``alpha=0.1`` for leaky_relu).
 
-    Attributes: ``params`` (``W1, b1[, a1], ..., WL, bL``), ``layer_sizes``, ``activations``
-    (names per layer, output included), ``dtype``.
+    Attributes: ``params`` (``W1, b1[, gamma1, beta1][, a1], ..., WL, bL``; the layers' own arrays),
+    ``blocks`` (one :class:`~actgrad.layers.Sequential` or :class:`~actgrad.layers.Residual` per
+    layer), ``layer_sizes``, ``activations`` (names per layer, output included), ``dtype``.
     """
 
     def __init__(self, layer_sizes, activation="relu", init="he", seed=None, dtype=np.float64,
-                 output_activation=None, prelu_init: float = 0.25, **activation_kwargs):
+                 output_activation=None, prelu_init: float = 0.25, norm=None, residual: bool = False,
+                 **activation_kwargs):
         sizes = list(layer_sizes)
         if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
                                      and s >= 1 for s in sizes):
@@ -128,6 +111,8 @@ class MLP:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"MLP: dtype must be float32 or float64, got {self.dtype}")
+        if norm not in _NORMS:
+            raise ValueError(f"MLP: norm must be None, 'batch' or 'layer', got {norm!r}")
         self.layer_sizes = [int(s) for s in sizes]
         L = self.num_layers = len(sizes) - 1
         if isinstance(activation, (list, tuple)) and not (
@@ -136,46 +121,45 @@ class MLP:
                 raise ValueError(f"MLP: got {len(activation)} activations for {L - 1} hidden layers")
             if activation_kwargs:
                 raise ValueError("MLP: with a list of activations pass kwargs as (name, kwargs) pairs")
-            hidden = [_resolve(s, {}, "activation") for s in activation]
+            specs = [(s, {}) for s in activation]
         else:
-            hidden = [_resolve(activation, activation_kwargs, "activation")] * (L - 1)
-        out = _resolve(output_activation, {}, "output_activation")
-        if out.kind == "prelu":
+            specs = [(activation, activation_kwargs)] * (L - 1)
+        if output_activation == "prelu":
             raise ValueError("MLP: output_activation='prelu' is not supported")
-        self._acts = hidden + [out]
-        self.activations = [a.name for a in self._acts]
-        self.output_activation = output_activation
+        specs.append((output_activation, {}))
+        self.output_activation, self.norm, self.residual = output_activation, norm, bool(residual)
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        self.params: dict[str, np.ndarray] = {}
-        for l in range(1, L + 1):
-            W, b = init_layer(init, sizes[l - 1], sizes[l], rng, self.dtype)
-            self.params[f"W{l}"], self.params[f"b{l}"] = W, b
-            if self._acts[l - 1].kind == "prelu":
-                self.params[f"a{l}"] = np.full(sizes[l], prelu_init, dtype=self.dtype)
+        self.blocks, self._acts, self._keys, self.params = [], [], [], {}
+        for l, (spec, kw) in enumerate(specs, start=1):
+            where = "activation" if l < L else "output_activation"
+            layers = [Linear(sizes[l - 1], sizes[l], init=init, seed=rng, dtype=self.dtype)]
+            if _NORMS[norm] is not None and l < L:
+                layers.append(_NORMS[norm](sizes[l], dtype=self.dtype))
+            layers.append(_activation(spec, kw, sizes[l], self.dtype, prelu_init, where))
+            block = Sequential(*layers)
+            if residual and l < L and sizes[l - 1] == sizes[l]:
+                block = Residual(block)
+            keys = [(f"{k.rsplit('.', 1)[1]}{l}", k) for k in block.params]  # "0.W" -> "W3"
+            self.params.update((key, block.params[k]) for key, k in keys)
+            self.blocks.append(block)
+            self._acts.append(layers[-1])  # the Activation layers (actgrad.diagnostics reads them)
+            self._keys.append(keys)
+        self.activations = [a.name for a in self._acts]
 
     # ------------------------------------------------------------------ forward / backward
-    def forward(self, X):
+    def forward(self, X, train=True):
         r"""``X`` (N, n_0) -> ``(out, caches)``: ``out`` (N, n_L) and one :class:`LayerCache` per layer.
 
-        ``X`` is converted to the model dtype (no copy when it already matches)."""
-        X = self._as_input(X)
-        caches, x, p = [], X, self.params
+        ``X`` is converted to the model dtype (no copy when it already matches). ``train`` matters
+        only with ``norm="batch"``: batch statistics (and running-average updates) if True, the
+        running statistics if False."""
+        x, caches = self._as_input(X), []
         with np.errstate(under="ignore"):  # as inside actgrad.activations: underflow to 0 is intended
-            for l, act in enumerate(self._acts, start=1):
-                z = x @ p[f"W{l}"]
-                z += p[f"b{l}"]
-                if act.kind == "identity":
-                    a = z
-                elif act.kind == "prelu":
-                    a = _A.prelu(z, p[f"a{l}"])
-                elif act.kind == "softmax":
-                    a = _A.softmax(z, axis=-1)
-                elif act.fn_k is not None:
-                    a = act.fn_k(z, **act.kwargs)
-                else:
-                    a = act.fn(z, **act.kwargs)
-                caches.append(LayerCache(x, z, a))
-                x = a
+            for block in self.blocks:
+                out, c = block._forward(x, train)
+                act = c.caches[-1]  # the activation's ActivationCache: (z, a)
+                caches.append(LayerCache(x, act.x, act.out, c))
+                x = out
         return x, caches
 
     def backward(self, dout, caches) -> dict[str, np.ndarray]:
@@ -184,42 +168,27 @@ class MLP:
         if not isinstance(caches, (list, tuple)) or len(caches) != self.num_layers:
             n = len(caches) if isinstance(caches, (list, tuple)) else type(caches).__name__
             raise ValueError(f"MLP.backward: expected {self.num_layers} caches, got {n}")
-        if not all(isinstance(c, LayerCache) for c in caches):
+        if type(caches[-1]) is not LayerCache:  # every cache is checked in the loop below
             raise TypeError("MLP.backward: caches must be the LayerCache list returned by forward")
-        da = np.asarray(dout)
-        if da.shape != caches[-1].a.shape:
-            raise ValueError(f"MLP.backward: dout has shape {da.shape}, expected {caches[-1].a.shape} "
+        g = np.asarray(dout)
+        if g.shape != caches[-1].a.shape:
+            raise ValueError(f"MLP.backward: dout has shape {g.shape}, expected {caches[-1].a.shape} "
                              "(the shape of the forward output)")
-        if da.dtype != self.dtype:
-            da = da.astype(self.dtype)
-        p, grads = self.params, {}
+        if g.dtype != self.dtype:
+            g = g.astype(self.dtype)
+        grads = {}
         with np.errstate(under="ignore"):
-            for l in range(self.num_layers, 0, -1):
-                c, act = caches[l - 1], self._acts[l - 1]
-                if act.kind == "identity":
-                    dz = da
-                elif act.kind == "prelu":
-                    dz, grads[f"a{l}"] = _A.prelu_backward(da, c.z, p[f"a{l}"])
-                elif act.kind == "softmax":
-                    dz = _A.softmax_backward(da, c.a, axis=-1)
-                elif act.from_output_k is not None and c.a.dtype == da.dtype:
-                    dz = act.from_output_k(c.a)  # fresh: scale in place (same values as da * f'(.))
-                    dz *= da
-                elif act.prime_k is not None and c.z.dtype == da.dtype:
-                    dz = act.prime_k(c.z, **act.kwargs)
-                    dz *= da
-                elif act.from_output is not None:
-                    dz = da * act.from_output(c.a)
-                else:
-                    dz = da * act.prime(c.z, **act.kwargs)
-                grads[f"W{l}"] = c.x.T @ dz
-                grads[f"b{l}"] = dz.sum(axis=0)
-                if l > 1:
-                    da = dz @ p[f"W{l}"].T
-        return {k: grads[k] for k in p}
+            for l in range(self.num_layers - 1, -1, -1):  # the first block needs no dx
+                c = caches[l]
+                if type(c) is not LayerCache or type(c.block) is not SequentialCache:
+                    raise TypeError("MLP.backward: caches must be the LayerCache list returned by forward")
+                g, block_grads = self.blocks[l]._backward(g, c.block, l > 0)
+                for key, k in self._keys[l]:
+                    grads[key] = block_grads[k]
+        return {k: grads[k] for k in self.params}
 
     def loss(self, X, y, loss="softmax_cross_entropy"):
-        r"""Forward + loss + backward: returns ``(loss: float, grads: dict)``.
+        r"""Forward (in training mode) + loss + backward: returns ``(loss: float, grads: dict)``.
 
         ``loss``: ``"softmax_cross_entropy"`` (``y`` integer labels (N,)), ``"mse"`` (``y`` same
         shape as the output, or (N,) when n_L = 1), ``"bce"`` (with logits; targets in [0, 1]),
@@ -231,8 +200,8 @@ class MLP:
         return float(value), self.backward(dout, caches)
 
     def __call__(self, X) -> np.ndarray:
-        """The network output (N, n_L) (no caches)."""
-        return self.forward(X)[0]
+        """The network output (N, n_L) in evaluation mode (``train=False``; no caches)."""
+        return self.forward(X, train=False)[0]
 
     def predict(self, X) -> np.ndarray:
         """Class labels (N,): argmax of the output, or ``out > 0`` (logit) / ``out > 0.5`` (sigmoid
@@ -252,7 +221,8 @@ class MLP:
         return sum(p.size for p in self.params.values())
 
     def __repr__(self):
-        return (f"MLP({self.layer_sizes}, activations={self.activations}, dtype={self.dtype.name}, "
+        opts = (f", norm={self.norm!r}" if self.norm else "") + (", residual=True" if self.residual else "")
+        return (f"MLP({self.layer_sizes}, activations={self.activations}{opts}, dtype={self.dtype.name}, "
                 f"params={self.num_params})")
 
     # ------------------------------------------------------------------ helpers
