@@ -1,21 +1,14 @@
 r"""Layers with one interface, so that a network is a list of them and backprop is a loop.
 
-Every layer has
-
-* ``params``: a dict of arrays (possibly empty), updated **in place** by the optimisers;
-* ``forward(x, train=True) -> (out, cache)``: ``cache`` (a NamedTuple) keeps what backward needs;
-* ``backward(dout, cache) -> (dx, grads)``: ``dout`` = :math:`\partial\mathcal L/\partial\,\text{out}`
-  (the shape of ``out``), ``dx`` = :math:`\partial\mathcal L/\partial x`, ``grads`` keyed like ``params``.
-
-``train`` only matters for :class:`BatchNorm1d` (batch statistics and running-average updates in
-training, running statistics otherwise); ``layer(x)`` is the evaluation-mode output
-``forward(x, train=False)[0]``. Parameters and statistics have the layer's ``dtype`` (float32 or
-float64), inputs are converted to it, and outputs and gradients keep it. Defaults follow PyTorch
-(``gamma = 1``, ``beta = 0``, running mean 0, running variance 1, PReLU slope 0.25).
-
-Shapes: ``Linear``, ``BatchNorm1d`` and a per-unit ``PReLU`` take ``(N, features)``; other
-activations and ``LayerNorm`` take any shape (``LayerNorm`` normalises the last axis).
-Normalisation: :cite:`ioffe2015` (batch), :cite:`ba2016` (layer); residual connections :cite:`he2016`.
+Every layer has ``params`` (a dict of arrays, possibly empty, updated **in place** by the optimisers),
+``forward(x, train=True) -> (out, cache)`` (``cache``: a NamedTuple of what backward needs) and
+``backward(dout, cache) -> (dx, grads)``, with ``dout`` = :math:`\partial\mathcal L/\partial\,\text{out}`,
+``dx`` = :math:`\partial\mathcal L/\partial x` and ``grads`` keyed like ``params``. ``train`` matters
+only for :class:`BatchNorm1d`; ``layer(x)`` is the evaluation-mode output ``forward(x, train=False)[0]``.
+Parameters and statistics have the layer's ``dtype`` (float32 or float64; inputs are converted to it,
+outputs and gradients keep it); defaults follow PyTorch (``gamma = 1``, ``beta = 0``, running mean 0,
+running variance 1, PReLU slope 0.25). References: batch normalisation :cite:`ioffe2015`, layer
+normalisation :cite:`ba2016`, residual connections :cite:`he2016`.
 """
 from __future__ import annotations
 
@@ -34,13 +27,9 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _float_dtype(dtype, where):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}") from None
-    if dt not in _FLOATS:
-        raise TypeError(f"{where}: dtype must be float32 or float64, got {dt}")
-    return dt
+    if np.dtype(dtype) not in _FLOATS:
+        raise TypeError(f"{where}: dtype must be float32 or float64, got {np.dtype(dtype)}")
+    return np.dtype(dtype)
 
 
 def _as_float(x, where, dtype=None, argname="x"):
@@ -172,47 +161,44 @@ class Activation(Layer):
     _cache_type = ActivationCache
 
     def __init__(self, name, **kwargs):
-        self.params, self.kwargs, self.fn, self.prime = {}, {}, None, None
+        self.params, self.kwargs, self.fn, self.prime, self._any_rank = {}, {}, None, None, True
         if isinstance(name, str) and name in ("identity", "softmax", "prelu"):
             self.name = self.kind = name
         else:
             self.kind = "elementwise"
             self._init_elementwise(name, kwargs)
             kwargs = {}
-        self._any_rank = True
         if self.kind == "prelu":
-            n = _positive_int(kwargs.pop("num_parameters", 1), "Activation('prelu')", "num_parameters")
-            init = real_scalar(kwargs.pop("init", 0.25), "Activation('prelu')", "init")
-            self.dtype = _float_dtype(kwargs.pop("dtype", np.float64), "Activation('prelu')")
-            self.params = {"a": np.full(n, init, dtype=self.dtype)}
+            where = "Activation('prelu')"
+            n = _positive_int(kwargs.pop("num_parameters", 1), where, "num_parameters")
+            self.dtype = _float_dtype(kwargs.pop("dtype", np.float64), where)
+            self.params = {"a": np.full(n, real_scalar(kwargs.pop("init", 0.25), where, "init"), self.dtype)}
             if n > 1:  # one slope per unit of x (N, n)
                 self.in_features = self.out_features = n
                 self._any_rank = False
         if kwargs:
             raise TypeError(f"Activation({name!r}): unexpected keyword arguments {sorted(kwargs)}")
 
-    def _init_elementwise(self, name, kwargs):
-        """``fn``, ``prime``: the record's functions; ``_fn_k``... : the kernels behind them (built-in
-        activations), called directly on the already-float arrays; each returns a fresh array."""
-        if isinstance(name, str):
-            if name not in _A.ACTIVATIONS:
-                raise ValueError(f"Activation: unknown activation {name!r}; expected one of "
+    def _init_elementwise(self, rec, kwargs):
+        """``fn``, ``prime``: the record's functions. For built-in activations ``_fn_k``, ``_prime_k``
+        and ``_from_output_k`` are the kernels behind them, called directly on the already-float arrays
+        (no input coercion); each returns a fresh array, which backward scales in place."""
+        if isinstance(rec, str):
+            if rec not in _A.ACTIVATIONS:
+                raise ValueError(f"Activation: unknown activation {rec!r}; expected one of "
                                  f"{sorted(_A.ACTIVATIONS) + ['identity', 'prelu', 'softmax']}")
-            name = _A.ACTIVATIONS[name]
-        if not (hasattr(name, "fn") and hasattr(name, "prime")):
-            raise TypeError(f"Activation: expected a name or a record with .fn and .prime, got {type(name).__name__}")
-        self.name, self.fn, self.prime = getattr(name, "name", "custom"), name.fn, name.prime
-        builtin = _A.ACTIVATIONS.get(self.name) is name
-        if builtin:
-            unknown = sorted(set(kwargs) - set(name.defaults))
+            rec = _A.ACTIVATIONS[rec]
+        if not (hasattr(rec, "fn") and hasattr(rec, "prime")):
+            raise TypeError(f"Activation: expected a name or a record with .fn and .prime, got {type(rec).__name__}")
+        self.name, self.fn, self.prime = getattr(rec, "name", "custom"), rec.fn, rec.prime
+        self.kwargs, self._fn_k, self._prime_k, self._from_output_k = dict(kwargs), rec.fn, None, None
+        if _A.ACTIVATIONS.get(self.name) is rec:  # built in
+            unknown = sorted(set(kwargs) - set(rec.defaults))
             if unknown:
                 raise TypeError(f"Activation({self.name!r}): unexpected keyword arguments {unknown}; "
-                                f"{self.name} takes {sorted(name.defaults)}")
-            self.fn(np.zeros(1), **kwargs)  # validate the option values now, not at the first forward
-        self.kwargs = dict(kwargs)
-        self._fn_k, self._prime_k, self._from_output_k = self.fn, None, None
-        if builtin:
-            self._fn_k, self._prime_k = self.fn.__wrapped__, self.prime.__wrapped__
+                                f"{self.name} takes {sorted(rec.defaults)}")
+            rec.fn(np.zeros(1), **kwargs)  # validate the option values now, not at the first forward
+            self._fn_k, self._prime_k = rec.fn.__wrapped__, rec.prime.__wrapped__
             if not kwargs and self.name in ("sigmoid", "tanh"):  # the derivative from the output
                 self._from_output_k = getattr(_A, f"{self.name}_prime_from_output").__wrapped__
 
@@ -252,6 +238,35 @@ class Activation(Layer):
         return f"Activation({self.name!r}{opts})"
 
 
+class _Norm(Layer):
+    r"""What BatchNorm1d and LayerNorm share: F features, ``eps``, and the affine map
+    :math:`y = \gamma\odot\hat x + \beta` with its gradients (summed over every axis but the last)."""
+
+    def __init__(self, num_features, eps=1e-5, dtype=np.float64):
+        name = type(self).__name__
+        F = self.in_features = self.out_features = _positive_int(num_features, name, "num_features")
+        self.eps = real_scalar(eps, name, "eps")
+        if self.eps <= 0:
+            raise ValueError(f"{name}: eps must be > 0, got {eps!r}")
+        self.dtype = _float_dtype(dtype, name)
+        self.params = {"gamma": np.ones(F, self.dtype), "beta": np.zeros(F, self.dtype)}
+
+    def _dout_spec(self, cache):
+        return cache.xhat.shape, self.dtype
+
+    def _affine(self, xhat):
+        y = xhat * self.params["gamma"]
+        y += self.params["beta"]
+        return y
+
+    def _affine_grads(self, dout, xhat):
+        F = self.in_features
+        return {"gamma": (dout * xhat).reshape(-1, F).sum(axis=0), "beta": dout.reshape(-1, F).sum(axis=0)}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.in_features}, eps={self.eps}, dtype={self.dtype.name})"
+
+
 class BatchNormCache(NamedTuple):
     """``xhat``: the normalised input (N, F); ``inv_std``: :math:`1/\\sqrt{\\sigma^2+\\epsilon}` (F,) of the
     statistics used; ``train``: True if they were the batch's (backward then flows through them)."""
@@ -260,7 +275,7 @@ class BatchNormCache(NamedTuple):
     train: bool
 
 
-class BatchNorm1d(Layer):
+class BatchNorm1d(_Norm):
     r"""Batch normalisation :cite:`ioffe2015` of ``x`` (N, F), per feature, as ``torch.nn.BatchNorm1d``.
 
     .. math:: \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}},\qquad y = \gamma\odot\hat x + \beta.
@@ -285,17 +300,11 @@ class BatchNorm1d(Layer):
     _cache_type = BatchNormCache
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float64):
-        F = self.in_features = self.out_features = _positive_int(num_features, "BatchNorm1d", "num_features")
-        self.eps = real_scalar(eps, "BatchNorm1d", "eps")
+        super().__init__(num_features, eps, dtype)
         self.momentum = real_scalar(momentum, "BatchNorm1d", "momentum")
-        if self.eps <= 0 or not 0 <= self.momentum <= 1:
-            raise ValueError(f"BatchNorm1d: need eps > 0 and 0 <= momentum <= 1, got {eps!r}, {momentum!r}")
-        self.dtype = _float_dtype(dtype, "BatchNorm1d")
-        self.params = {"gamma": np.ones(F, self.dtype), "beta": np.zeros(F, self.dtype)}
-        self.running_mean, self.running_var = np.zeros(F, self.dtype), np.ones(F, self.dtype)
-
-    def _dout_spec(self, cache):
-        return cache.xhat.shape, self.dtype
+        if not 0 <= self.momentum <= 1:
+            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1], got {momentum!r}")
+        self.running_mean, self.running_var = np.zeros(self.in_features, self.dtype), np.ones(self.in_features, self.dtype)
 
     def _forward(self, x, train):
         if train:
@@ -315,26 +324,19 @@ class BatchNorm1d(Layer):
             xc, var = x - self.running_mean, self.running_var
         inv_std = 1.0 / np.sqrt(var + self.eps)
         xc *= inv_std                                   # xc is fresh: it becomes xhat
-        y = xc * self.params["gamma"]
-        y += self.params["beta"]
-        return y, BatchNormCache(xc, inv_std, train)
+        return self._affine(xc), BatchNormCache(xc, inv_std, train)
 
     def _backward(self, dout, cache, need_dx):
-        xhat, inv_std = cache.xhat, cache.inv_std
-        dgamma, dbeta = np.sum(dout * xhat, axis=0), dout.sum(axis=0)
-        scale = self.params["gamma"] * inv_std
-        if cache.train:
-            n = dout.shape[0]
-            dx = dout * n
-            dx -= dbeta
-            dx -= xhat * dgamma
-            dx *= scale / n
-        else:
-            dx = dout * scale
-        return dx, {"gamma": dgamma, "beta": dbeta}
-
-    def __repr__(self):
-        return f"BatchNorm1d({self.in_features}, eps={self.eps}, momentum={self.momentum}, dtype={self.dtype.name})"
+        grads = self._affine_grads(dout, cache.xhat)
+        scale = self.params["gamma"] * cache.inv_std
+        if not cache.train:
+            return dout * scale, grads
+        n = dout.shape[0]
+        dx = dout * n
+        dx -= grads["beta"]
+        dx -= cache.xhat * grads["gamma"]
+        dx *= scale / n
+        return dx, grads
 
 
 class LayerNormCache(NamedTuple):
@@ -343,7 +345,7 @@ class LayerNormCache(NamedTuple):
     inv_std: np.ndarray
 
 
-class LayerNorm(Layer):
+class LayerNorm(_Norm):
     r"""Layer normalisation :cite:`ba2016` over the last axis of ``x`` (..., F), as ``torch.nn.LayerNorm(F)``.
 
     .. math:: \hat x = \frac{x - \mu}{\sqrt{\sigma^2+\epsilon}},\quad y = \gamma\odot\hat x + \beta,\qquad
@@ -361,36 +363,18 @@ class LayerNorm(Layer):
     """
     _cache_type, _any_rank = LayerNormCache, True
 
-    def __init__(self, num_features, eps=1e-5, dtype=np.float64):
-        F = self.in_features = self.out_features = _positive_int(num_features, "LayerNorm", "num_features")
-        self.eps = real_scalar(eps, "LayerNorm", "eps")
-        if self.eps <= 0:
-            raise ValueError(f"LayerNorm: eps must be > 0, got {eps!r}")
-        self.dtype = _float_dtype(dtype, "LayerNorm")
-        self.params = {"gamma": np.ones(F, self.dtype), "beta": np.zeros(F, self.dtype)}
-
-    def _dout_spec(self, cache):
-        return cache.xhat.shape, self.dtype
-
     def _forward(self, x, train):
         xc = x - x.mean(axis=-1, keepdims=True)
         inv_std = 1.0 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + self.eps)
         xc *= inv_std
-        y = xc * self.params["gamma"]
-        y += self.params["beta"]
-        return y, LayerNormCache(xc, inv_std)
+        return self._affine(xc), LayerNormCache(xc, inv_std)
 
     def _backward(self, dout, cache, need_dx):
-        xhat, F = cache.xhat, self.in_features
         g = dout * self.params["gamma"]
         dx = g - g.mean(axis=-1, keepdims=True)
-        dx -= xhat * np.mean(g * xhat, axis=-1, keepdims=True)
+        dx -= cache.xhat * np.mean(g * cache.xhat, axis=-1, keepdims=True)
         dx *= cache.inv_std
-        grads = {"gamma": (dout * xhat).reshape(-1, F).sum(axis=0), "beta": dout.reshape(-1, F).sum(axis=0)}
-        return dx, grads
-
-    def __repr__(self):
-        return f"LayerNorm({self.in_features}, eps={self.eps}, dtype={self.dtype.name})"
+        return dx, self._affine_grads(dout, cache.xhat)
 
 
 def _check_layer(layer, where):
