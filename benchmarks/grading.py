@@ -10,13 +10,19 @@ notebook whose answer cells hold the instructor's solution (markers removed). Ea
 then, in alternation, executed bare (nbclient, fresh kernel) and autograded through the course's
 own code (``course.autograde.grade_one``, i.e. nbgrader's Autograde converter), serially; then,
 where bubblewrap works, in the sandbox (``course.sandbox``); then all at once with the parallel
-runner (``course.parallel``, one worker per core).
+runner (``course.parallel``, one worker per core). Then ``python -m course check`` on a solved
+notebook (a fresh process each time, as a student runs it), and the throughput of the
+instructor's ``autograde`` on a batch of ``batch`` correct submissions (submissions per minute).
+
+Grading runs the student's cells in a student process and the tests in the grading process
+(``course.twoproc``), which imports the tests' modules (PyTorch) once, not once per submission.
 """
 from __future__ import annotations
 
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,7 +73,44 @@ def bare_execute(path: Path, timeout: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_grading(root: Path, n: int = 3, assignment: str | None = None, keep: bool = False) -> dict:
+def check_times(tmp: Path, assignment: str, runs: int = 3) -> dict:
+    """``python -m course check`` on a solved student notebook, end to end (a new process)."""
+    nb = next((tmp / "submitted").iterdir()) / assignment / f"{assignment}.ipynb"
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "course", "check", str(nb)], cwd=tmp,
+                              capture_output=True, text=True, timeout=600)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"course check failed:\n{proc.stdout}\n{proc.stderr}")
+    return {"check_s": statistics.median(times), "check_runs": runs}
+
+
+def throughput(tmp: Path, assignment: str, batch: int, sandbox: bool) -> dict:
+    """Submissions per minute for ``batch`` correct submissions graded by the instructor's
+    ``course.autograde.autograde`` (one worker per core, sandboxed where bwrap works)."""
+    from course.autograde import autograde
+
+    name = f"{assignment}.ipynb"
+    model = next((tmp / "submitted").iterdir()) / assignment / name
+    for k in range(batch):
+        dest = tmp / "submitted" / f"batch{k:03d}" / assignment
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(model, dest / name)
+    students = [f"batch{k:03d}" for k in range(batch)]
+    t0 = time.perf_counter()
+    results = autograde([assignment], students, root=tmp, jobs=None, sandbox=sandbox, progress=False)
+    wall = time.perf_counter() - t0
+    bad = [r for r in results if not r.ok or r.score != r.max_score]
+    if bad:
+        raise RuntimeError(f"{len(bad)} of the batch were not graded in full: {bad[0].log[-2000:]}")
+    return {"batch": batch, "batch_wall_s": wall, "batch_per_minute": 60 * batch / wall,
+            "batch_sandboxed": sandbox}
+
+
+def bench_grading(root: Path, n: int = 3, assignment: str | None = None, keep: bool = False,
+                  batch: int = 100) -> dict:
     sys.path.insert(0, str(root))
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's SQLAlchemy noise
     from course import ASSIGNMENTS
@@ -124,6 +167,9 @@ def bench_grading(root: Path, n: int = 3, assignment: str | None = None, keep: b
             raise RuntimeError("parallel autograde failed:\n" + "\n".join(r.log[-2000:] for r in pres))
         res.update(parallel_jobs=jobs, parallel_wall_per_submission_s=wall / n,
                    parallel_ratio=wall / n / res["bare_s"])
+        res.update(check_times(tmp, assignment))
+        if batch:
+            res.update(throughput(tmp, assignment, batch, sandbox_ok))
         return res
     finally:
         if not keep:

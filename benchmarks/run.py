@@ -24,7 +24,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 TARGETS = {"mlp_vs_torch": 1.0, "mlp_vs_floor": 1.25, "book_clean_s": 180.0, "book_rebuild_s": 20.0,
-           "grading_ratio": 1.3}
+           "grading_ratio": 1.3, "check_s": 3.0, "per_minute": 100.0}
 
 
 def table(rows, columns, title):
@@ -58,6 +58,8 @@ def main(argv=None):
                     help="wall time (default) or the thread's CPU time (steadier on a busy machine; "
                          "meaningful with --threads 1 only)")
     ap.add_argument("--submissions", type=int, default=3, help="submissions to grade (default 3)")
+    ap.add_argument("--batch", type=int, default=100,
+                    help="submissions in the throughput batch (default 100; 0: skip)")
     ap.add_argument("--json", default=str(HERE / "results.json"), help="where to write the results")
     args = ap.parse_args(argv)
 
@@ -127,7 +129,7 @@ def main(argv=None):
 
     if "grading" in groups:
         import grading
-        res = grading.bench_grading(ROOT, n=args.submissions)
+        res = grading.bench_grading(ROOT, n=args.submissions, batch=args.batch)
         results["grading"] = res
         rows = [{"mode": "serial (course.autograde)", "s": res["autograde_s"], "ratio": res["ratio"]}]
         if res.get("sandbox_s") is not None:
@@ -143,6 +145,17 @@ def main(argv=None):
                     "Autograding vs executing the same notebook bare with nbclient (median)"))
         print(f"(bare = the notebook as graded, hidden tests included; the student's notebook alone "
               f"runs in {res['bare_student_s']:.2f} s)")
+        extra = [{"what": f"python -m course check (solved {res['assignment']}, fresh process)",
+                  "value": f"{res['check_s']:.2f} s", "ok": flag(res["check_s"], TARGETS["check_s"])}]
+        if res.get("batch"):
+            extra.append({"what": f"autograde throughput, batch of {res['batch']} "
+                                  f"({'sandboxed' if res['batch_sandboxed'] else 'unsandboxed'})",
+                          "value": f"{res['batch_per_minute']:.0f} /min",
+                          "ok": flag(-res["batch_per_minute"], -TARGETS["per_minute"])})
+        print(table(extra, [("what", "measure", "{}"), ("value", "value", "{}"),
+                            ("ok", f"target: check <= {TARGETS['check_s']:g} s, >= "
+                                   f"{TARGETS['per_minute']:g}/min", "{}")],
+                    "Self-check time and grading throughput"))
 
     Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nresults written to {args.json}")

@@ -109,11 +109,11 @@ def grade_parallel(pairs, *, root, jobs: int | None = None, timeout=None, sandbo
     # whatever the test cells import (PyTorch for the hidden tests)
     import nbgrader.apps  # noqa: F401
     import nbgrader.converters.autograde  # noqa: F401
-    from . import autograde, nbg, twoproc  # noqa: F401
+    from . import autograde, nbg, student, twoproc  # noqa: F401
     from . import sandbox as sb
     twoproc.preimport(root, sorted({a for a, _ in pairs}))
     sb.allowed_packages()
-    twoproc._font_caches()
+    student._font_caches()
     if sandbox:
         sb.check_available()
     results = {}

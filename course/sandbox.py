@@ -1,4 +1,4 @@
-r"""The bubblewrap sandbox of the student process (``course.twoproc``) while grading.
+r"""The bubblewrap sandbox of the student process (``course.student``) while grading.
 
 The student process runs the submission's own cells and nothing else (tests run in the grader
 process). Inside ``bwrap`` (bubblewrap) it gets a **minimal root**, not the host's file system:

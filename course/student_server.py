@@ -1,6 +1,6 @@
 """The student process: runs a submission's own cells and answers the grader's calls.
 
-Started as ``python -I -S -c <course/wire.py + this file> SITE WORKDIR`` (``course.twoproc``),
+Started as ``python -I -S -c <course/wire.py + this file> SITE WORKDIR`` (``course.student``),
 with ``SITE`` the only third-party packages it may import (NumPy, matplotlib and their
 dependencies) and ``WORKDIR`` its working folder. It reads requests on fd 0 and answers on fd 1
 (``course.wire`` messages); the student's ``print`` output is captured per request and C-level
@@ -8,6 +8,8 @@ output is discarded. It never receives a test: only the source of the student's 
 time, and the arguments of calls. Nothing here is trusted by the grader: whatever the student's
 code does to this loop can only change the data it answers with.
 """
+# This file runs after course/wire.py's source (course.student.student_source): np, struct,
+# pack, unpack_header, Encoder, Decoder, WireError and is_array come from there.
 import ast
 import base64
 import builtins
@@ -18,7 +20,7 @@ import sys
 import traceback
 import warnings
 
-SITE, WORKDIR = sys.argv[1], sys.argv[2]     # already on sys.path (see course.twoproc)
+SITE, WORKDIR = sys.argv[1], sys.argv[2]     # already on sys.path (see course.student)
 OUTPUT_LIMIT = 100_000          # characters of stdout/stderr kept per request
 
 

@@ -160,7 +160,7 @@ def test_real_course_layout(monkeypatch):
     """A sandboxed student process for the real course: NumPy imports, the course's other
     packages do not (by any route), the course, home and secrets are not there, no host Unix
     socket can be found anywhere, and no package folder of torch/scipy/sklearn/actgrad exists."""
-    from course.twoproc import StudentProcess
+    from course.student import StudentProcess
 
     monkeypatch.setenv("GRADER_SECRET_TOKEN", "hunter2")
     code = (

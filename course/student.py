@@ -1,0 +1,414 @@
+"""The student process of two-process grading, seen from the grader (``course.twoproc``).
+
+:class:`StudentProcess` starts ``course/student_server.py`` (sandboxed with bubblewrap when
+grading, see ``course.sandbox``) in a fresh folder holding copies of the submission's files
+except notebooks, and exchanges ``course.wire`` messages with it under a deadline: on time-out
+it interrupts the student's code (SIGINT), and kills the process if that does not help. A
+student process that dies, hangs or breaks the protocol is marked dead, and every later request
+fails with :class:`StudentDied`.
+
+What comes back is data only (``course.wire``); any other object stays in the student process
+as a :class:`Handle`, and a student function is a :class:`Proxy`. Arguments go as data; what
+the student's code changed in place in them (dicts, lists, arrays, ``numpy.random.Generator``)
+is copied back into the grader's own objects, so identities are kept. The student's
+exceptions are re-raised here under their own name (builtin types as themselves).
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import functools
+import importlib
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import sandbox as sb
+from .wire import Decoder, Encoder, WireError, pack, unpack_header
+
+HERE = Path(__file__).resolve().parent
+OUTPUT_LIMIT = 100_000
+GRACE = 2.0                 # seconds a student process gets to honour an interrupt
+
+class StudentDied(RuntimeError):
+    """The student process stopped (crashed, killed after a time limit, or broke the protocol)."""
+
+
+class StudentError(Exception):
+    """The student's code raised an exception of its own type (its name and message are here)."""
+
+
+class CellTimeout(TimeoutError):
+    pass
+
+
+def student_source() -> str:
+    """The code the student process runs: the data format, then the server loop."""
+    boot = "import sys\nsys.path[:0] = sys.argv[1:3]   # SITE (NumPy, matplotlib), WORKDIR\n"
+    return boot + (HERE / "wire.py").read_text() + "\n" + (HERE / "student_server.py").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# The student process
+# ---------------------------------------------------------------------------------------------
+class StudentProcess:
+    """One submission's student process, working in a fresh folder that holds copies of the
+    submission's files except notebooks (``files_from``). ``sandbox``: run it in bubblewrap."""
+
+    def __init__(self, files_from=None, *, sandbox: bool = False, limits: sb.Limits = sb.Limits(),
+                 startup_timeout: float = 60):
+        self.tmp = tempfile.mkdtemp(prefix="course-student-")
+        self.workdir, self.mpldir = os.path.join(self.tmp, "work"), os.path.join(self.tmp, "mpl")
+        os.mkdir(self.workdir)
+        os.mkdir(self.mpldir)
+        if files_from:
+            _copy_files(Path(files_from), Path(self.workdir))
+        for cache in _font_caches():
+            shutil.copy(cache, self.mpldir)
+        self.dead: str | None = None
+        self.handles: dict[int, Handle] = {}
+        site, items = sb.allowed_packages()
+        argv = [sb.student_python(), "-I", "-S", "-c", student_source()]
+        env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp, "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+               "MPLCONFIGDIR": self.mpldir,
+               **{k: v for k, v in os.environ.items() if k in sb.ENV_KEEP}}
+        if sandbox:
+            uid = sb.sandbox_uid()
+            if uid >= 0:
+                sb.chown_tree(self.tmp, uid, uid)
+            cmd = sb.student_argv([*argv, site, self.workdir], workdir=self.workdir,
+                                  mpldir=self.mpldir, limits=limits, uid=uid)
+        else:   # not a security boundary: a view of the allowed packages only, for consistency
+            view = os.path.join(self.tmp, "site")
+            os.mkdir(view)
+            for name in items:
+                os.symlink(os.path.join(site, name), os.path.join(view, name))
+            cmd = [*argv, view, self.workdir]
+        self.errfile = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.errfile, cwd=self.workdir, env=env,
+                                     start_new_session=True)
+        self.rfd, self.wfd = self.proc.stdout.fileno(), self.proc.stdin.fileno()
+        os.set_blocking(self.wfd, False)
+        try:
+            hello, _ = self._receive(time.monotonic() + startup_timeout)
+        except (StudentDied, CellTimeout) as exc:
+            self.errfile.seek(0)
+            log = self.errfile.read(4000).decode(errors="replace")
+            self.close()
+            raise RuntimeError(f"the student process did not start: {exc}\n{log}") from None
+        if hello.get("ready") is not True:
+            self.close()
+            raise RuntimeError(f"the student process did not start: {hello}")
+
+    # -- transport ----------------------------------------------------------------------------
+    def _wait(self, fd, deadline, write=False):
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CellTimeout()
+            r, w, _ = select.select([] if write else [fd], [fd] if write else [], [], min(left, 1.0))
+            if r or w:
+                return
+
+    def _read(self, n, deadline):
+        chunks = []
+        while n:
+            self._wait(self.rfd, deadline)
+            b = os.read(self.rfd, min(n, 1 << 20))
+            if not b:
+                raise StudentDied("the student process exited")
+            chunks.append(b)
+            n -= len(b)
+        return b"".join(chunks)
+
+    def _receive(self, deadline):
+        (n,) = struct.unpack("<Q", self._read(8, deadline))
+        if n > 64 * 2**20:
+            raise WireError("reply header too large")
+        header, sizes = unpack_header(self._read(n, deadline))
+        return header, [self._read(s, deadline) for s in sizes]
+
+    def _send(self, header, buffers, deadline):
+        data = memoryview(pack(header, buffers))
+        while data:
+            self._wait(self.wfd, deadline, write=True)
+            try:
+                data = data[os.write(self.wfd, data):]
+            except BrokenPipeError:
+                raise StudentDied("the student process exited") from None
+
+    def request(self, header, buffers=(), deadline=None):
+        """Send one request and return the reply; on time-out, interrupt (then kill)."""
+        if self.dead:
+            raise StudentDied(self.dead)
+        deadline = deadline if deadline is not None else time.monotonic() + 60
+        try:
+            self._send(header, buffers, deadline)
+            return self._receive(deadline)
+        except CellTimeout:
+            if self._interrupt():
+                raise CellTimeout("the student's code did not finish in time (interrupted)") from None
+            self.kill("it did not finish in time and ignored the interrupt")
+            raise CellTimeout("the student's code did not finish in time; the student process "
+                              "was stopped") from None
+        except (StudentDied, WireError, OSError, ValueError, struct.error) as exc:
+            self.kill(f"it broke off: {exc}")
+            raise StudentDied(self.dead) from None
+        except BaseException:           # e.g. the grader's own alarm during the exchange
+            self.kill("interrupted during an exchange")
+            raise
+
+    def _interrupt(self) -> bool:
+        """SIGINT to the student's code; True if it answered (KeyboardInterrupt) within GRACE."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            self._receive(time.monotonic() + GRACE)
+            return True
+        except BaseException:
+            return False
+
+    def kill(self, why: str) -> None:
+        if not self.dead:
+            self.dead = f"the student process was stopped: {why}"
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(0.5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill("closed")
+        for f in (self.proc.stdout, self.errfile):
+            with contextlib.suppress(Exception):
+                f.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- values -------------------------------------------------------------------------------
+    def _handle(self, n: int) -> "Handle":
+        if n not in self.handles:
+            self.handles[n] = Handle(self, n)
+        return self.handles[n]
+
+    def _other(self, x):
+        if isinstance(x, Handle) and x._proc is self:
+            return {"H": x._id}
+        if isinstance(x, Proxy) and x._proc is self:
+            return {"P": x._name}
+        raise TypeError(f"cannot pass a {type(x).__name__} to the student's code: only data "
+                        "(NumPy arrays, numbers, str, None, lists/tuples/dicts of these)")
+
+    def run_cell(self, code: str, deadline: float) -> dict:
+        reply, _ = self.request({"op": "run", "code": code}, deadline=deadline)
+        return reply
+
+    def lookup(self, name: str, deadline: float):
+        reply, buffers = self.request({"op": "get", "name": name}, deadline=deadline)
+        kind = reply.get("kind")
+        if kind == "callable":
+            return Proxy(self, name)
+        if kind == "module":
+            mod = str(reply.get("module", ""))
+            if mod.split(".")[0] in ("numpy", "matplotlib") or mod in sys.stdlib_module_names:
+                return importlib.import_module(mod)
+            raise KeyError(name)
+        if kind == "value":
+            return self._decode(reply.get("value"), buffers)
+        raise KeyError(name)
+
+    def _decode(self, tree, buffers, node=None):
+        try:
+            return Decoder(buffers, self._handle, node=node)(tree)
+        except WireError as exc:
+            raise StudentError(f"the student process answered with something that is not data: {exc}") from None
+        except Exception as exc:        # malformed structure
+            raise StudentError(f"malformed answer from the student process: {type(exc).__name__}") from None
+
+    def call(self, op: str, target: dict, args=(), kwargs=None, attr=None):
+        """``op`` (call/attr/item/len) on a student object; returns data or a Handle."""
+        enc = Encoder(self._other, define=True)
+        header = {"op": op, "target": target, "args": enc(tuple(args)),
+                  "kwargs": enc(dict(kwargs or {})), "attr": attr, "warnings": _warning_filters()}
+        reply, buffers = self.request(header, enc.buffers, deadline=_deadline())
+        for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+            text = reply.get(name)
+            if isinstance(text, str) and text:
+                stream.write(text[:OUTPUT_LIMIT])
+        back = reply.get("back")
+        if type(back) is not list or len(back) != len(enc.order):
+            raise StudentError("malformed answer from the student process")
+        node = lambda i: enc.order[i]  # noqa: E731
+        for orig, b in zip(enc.order, back):
+            if type(b) is dict and "v" in b:
+                _copy_into(orig, self._decode(b["v"], buffers, node))
+        error = reply.get("error")
+        if error is not None:
+            raise _exception(error)
+        return self._decode(reply.get("result"), buffers, node)
+
+
+class Proxy:
+    """A function (or class) defined by the student's cells, called in the student process."""
+    __slots__ = ("_proc", "_name")
+
+    def __init__(self, proc, name):
+        self._proc, self._name = proc, name
+
+    def __call__(self, *args, **kwargs):
+        return self._proc.call("call", {"P": self._name}, args, kwargs)
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return self._proc.call("attr", {"P": self._name}, attr=attr)
+
+    def __repr__(self):
+        return f"<student's {self._name}>"
+
+
+class Handle:
+    """An object that stays in the student process (not data); can be passed back in."""
+    __slots__ = ("_proc", "_id")
+
+    def __init__(self, proc, n):
+        self._proc, self._id = proc, n
+
+    def __call__(self, *args, **kwargs):
+        return self._proc.call("call", {"H": self._id}, args, kwargs)
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return self._proc.call("attr", {"H": self._id}, attr=attr)
+
+    def __getitem__(self, key):
+        return self._proc.call("item", {"H": self._id}, (key,))
+
+    def __len__(self):
+        n = self._proc.call("len", {"H": self._id})
+        if type(n) is not int or n < 0:
+            raise TypeError("the student object's len() is not a non-negative int")
+        return n
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self):
+        return f"<student object #{self._id}>"
+
+
+def _copy_into(orig, new) -> None:
+    """Make the grader's ``orig`` equal to ``new`` (its state in the student process), in place."""
+    if type(orig) is np.ndarray and type(new) is np.ndarray:
+        if orig.shape != new.shape:
+            with contextlib.suppress(AttributeError, ValueError):
+                orig.shape = new.shape
+        if orig.shape == new.shape and orig.flags.writeable:
+            np.copyto(orig, new, casting="unsafe")
+    elif type(orig) is list and type(new) is list:
+        orig[:] = new
+    elif type(orig) is dict and type(new) is dict:
+        orig.clear()
+        orig.update(new)
+    elif type(orig) is np.random.Generator and type(new) is np.random.Generator:
+        with contextlib.suppress(TypeError, ValueError):
+            orig.bit_generator.state = new.bit_generator.state
+
+
+def _exception(error) -> BaseException:
+    """The student's exception, re-raised here: builtin types as themselves, others as
+    StudentError, with the student's traceback in the message."""
+    if type(error) is not dict:
+        return StudentError("malformed error from the student process")
+    ename, evalue = str(error.get("ename", "Error"))[:200], str(error.get("evalue", ""))[:5000]
+    tb = error.get("traceback")
+    tb = "\n".join(str(l) for l in tb[-40:]) if type(tb) is list else ""
+    cls = getattr(builtins, ename, None)
+    message = f"{evalue}\n\n--- in the student's code ---\n{tb[-5000:]}" if tb else evalue
+    if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
+        with contextlib.suppress(Exception):
+            return cls(message)
+    return _student_error_class(ename)(message)
+
+
+@functools.lru_cache(maxsize=256)
+def _student_error_class(ename: str) -> type:
+    """A StudentError subclass named like the student's exception (e.g. OperationalError)."""
+    if not ename.isidentifier() or ename.startswith("_"):
+        return StudentError
+    return type(ename, (StudentError,), {"__module__": "student"})
+
+
+def _warning_filters() -> list:
+    out = []
+    for action, message, category, module, lineno in warnings.filters[:50]:
+        if getattr(builtins, getattr(category, "__name__", ""), None) is category:
+            out.append([action, getattr(message, "pattern", "") or "", category.__name__,
+                        getattr(module, "pattern", "") or "", lineno])
+    return out
+
+
+_DEADLINE = threading.local()
+
+
+def _deadline() -> float:
+    return getattr(_DEADLINE, "value", None) or time.monotonic() + 60
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Deadline for the student's answers, and an alarm for the grader's own code."""
+    _DEADLINE.value = time.monotonic() + seconds
+    use_alarm = threading.current_thread() is threading.main_thread()
+
+    def on_alarm(signum, frame):
+        raise CellTimeout(f"the test did not finish within {seconds:g} s")
+    old = signal.signal(signal.SIGALRM, on_alarm) if use_alarm else None
+    if use_alarm:
+        signal.setitimer(signal.ITIMER_REAL, seconds + 2 * GRACE + 1)
+    try:
+        yield
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        _DEADLINE.value = None
+
+
+@functools.lru_cache(maxsize=1)
+def _font_caches() -> tuple[str, ...]:
+    """The grader's matplotlib font cache files (a fresh config dir would rebuild it, ~1 s)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return ()
+    return tuple(str(p) for p in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
+
+
+def _copy_files(src: Path, dest: Path) -> None:
+    """Regular files and folders of a submission, without notebooks and without links."""
+    for path in sorted(src.iterdir()):
+        if path.is_symlink() or path.name == ".ipynb_checkpoints" or path.suffix == ".ipynb":
+            continue
+        if path.is_dir():
+            (dest / path.name).mkdir()
+            _copy_files(path, dest / path.name)
+        elif path.is_file():
+            shutil.copyfile(path, dest / path.name)
