@@ -72,10 +72,14 @@ class StudentProcess:
         self.workdir, self.mpldir = os.path.join(self.tmp, "work"), os.path.join(self.tmp, "mpl")
         os.mkdir(self.workdir)
         os.mkdir(self.mpldir)
-        if files_from:
-            _copy_files(Path(files_from), Path(self.workdir))
-        for cache in _font_caches():
-            shutil.copy(cache, self.mpldir)
+        try:
+            if files_from:
+                _copy_files(Path(files_from), Path(self.workdir))
+            for cache in _font_caches():
+                shutil.copy(cache, self.mpldir)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         self.dead: str | None = None
         self.handles: dict[int, Handle] = {}
         site, items = sb.allowed_packages()
@@ -402,13 +406,21 @@ def _font_caches() -> tuple[str, ...]:
     return tuple(str(p) for p in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
 
 
-def _copy_files(src: Path, dest: Path) -> None:
-    """Regular files and folders of a submission, without notebooks and without links."""
+COPY_LIMIT = (200, 50 * 2**20)   # at most this many files / bytes of a submission are copied
+
+
+def _copy_files(src: Path, dest: Path, budget=None) -> None:
+    """A submission's regular files and folders (data it reads), without notebooks, links,
+    hidden entries or our own scratch folders, up to COPY_LIMIT (the rest is left out)."""
+    budget = budget if budget is not None else list(COPY_LIMIT)
     for path in sorted(src.iterdir()):
-        if path.is_symlink() or path.name == ".ipynb_checkpoints" or path.suffix == ".ipynb":
+        if (path.is_symlink() or path.name.startswith((".", "course-student-"))
+                or path.suffix == ".ipynb" or budget[0] <= 0):
             continue
         if path.is_dir():
             (dest / path.name).mkdir()
-            _copy_files(path, dest / path.name)
-        elif path.is_file():
+            _copy_files(path, dest / path.name, budget)
+        elif path.is_file() and path.stat().st_size <= budget[1]:
             shutil.copyfile(path, dest / path.name)
+            budget[0] -= 1
+            budget[1] -= path.stat().st_size

@@ -38,6 +38,37 @@ from .student import (OUTPUT_LIMIT, CellTimeout, Handle, Proxy, StudentDied, Stu
 HERE = Path(__file__).resolve().parent
 
 
+class Node(dict):
+    """A notebook node (dict with attribute access), like nbformat's, without importing it."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+
+def to_node(x):
+    """JSON data (a notebook read with ``json``) as nested :class:`Node` objects."""
+    if isinstance(x, dict):
+        return Node({k: to_node(v) for k, v in x.items()})
+    return [to_node(v) for v in x] if isinstance(x, list) else x
+
+
+def new_output(output_type: str, **fields) -> Node:
+    """An nbformat v4 output (what ``nbformat.v4.new_output`` makes, as far as grading needs)."""
+    out = Node(output_type=output_type, **fields)
+    if output_type in ("execute_result", "display_data"):
+        out.setdefault("metadata", Node())
+        out["data"] = Node(out.get("data", {}))
+    if output_type == "execute_result":
+        out.setdefault("execution_count", None)
+    return out
+
+
 def preimport(root, assignments) -> list[str]:
     """Import what the assignments' test cells import (instructor code), so that a grading
     process pays for ``import torch`` once, not once per submission. Returns the modules."""
@@ -96,8 +127,6 @@ class _Capture(io.StringIO):
 
 def run_test_cell(ns: Namespace, source: str, name: str, timeout: float) -> list[dict]:
     """Execute one test cell in the grader; its outputs in nbformat (error iff it failed)."""
-    import nbformat.v4 as v4
-
     ns.forget_student()
     filename = f"<test {name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -116,45 +145,41 @@ def run_test_cell(ns: Namespace, source: str, name: str, timeout: float) -> list
         linecache.cache.pop(filename, None)
     for stream, buf in (("stdout", out), ("stderr", err)):
         if buf.getvalue():
-            outputs.append(v4.new_output("stream", name=stream, text=buf.getvalue()))
+            outputs.append(new_output("stream", name=stream, text=buf.getvalue()))
     if error is not None:
         outputs.append(_error_output(error))
     elif result is not None and not isinstance(result, (Proxy, Handle)):
-        outputs.append(v4.new_output("execute_result", data={"text/plain": repr(result)[:OUTPUT_LIMIT]}))
+        outputs.append(new_output("execute_result", data={"text/plain": repr(result)[:OUTPUT_LIMIT]}))
     return outputs
 
 
 def _error_output(exc: BaseException) -> dict:
-    import nbformat.v4 as v4
-
     frames = [f for f in traceback.extract_tb(exc.__traceback__)   # the test's frames only
               if not f.filename.startswith(str(HERE))]
     tb = ["Traceback (most recent call last):"] + "".join(traceback.format_list(frames)).splitlines()
     tb += "".join(traceback.format_exception_only(type(exc), exc)).rstrip().splitlines()
-    return v4.new_output("error", ename=type(exc).__name__, evalue=str(exc)[:OUTPUT_LIMIT],
+    return new_output("error", ename=type(exc).__name__, evalue=str(exc)[:OUTPUT_LIMIT],
                          traceback=tb)
 
 
 def _student_outputs(reply) -> list[dict]:
     """The student process's outputs for a cell, rebuilt from checked data only."""
-    import nbformat.v4 as v4
-
     outputs = []
     for item in (reply.get("outputs") if type(reply.get("outputs")) is list else [])[:50]:
         if type(item) is not list or len(item) != 2 or type(item[1]) is not dict:
             continue
         kind, p = item
         if kind == "stream" and p.get("name") in ("stdout", "stderr"):
-            outputs.append(v4.new_output("stream", name=p["name"], text=str(p.get("text", ""))[:OUTPUT_LIMIT]))
+            outputs.append(new_output("stream", name=p["name"], text=str(p.get("text", ""))[:OUTPUT_LIMIT]))
         elif kind in ("result", "display"):
             data = {k: str(v)[:4 * 2**20] for k, v in p.items()
                     if k in ("text/plain", "image/png")}
             if data:
-                outputs.append(v4.new_output("execute_result" if kind == "result" else "display_data",
+                outputs.append(new_output("execute_result" if kind == "result" else "display_data",
                                              data=data))
         elif kind == "error":
             tb = p.get("traceback")
-            outputs.append(v4.new_output(
+            outputs.append(new_output(
                 "error", ename=str(p.get("ename", "Error"))[:200], evalue=str(p.get("evalue", ""))[:5000],
                 traceback=[str(l)[:2000] for l in tb[:200]] if type(tb) is list else []))
     return outputs
@@ -166,8 +191,6 @@ def run_notebook(nb, is_test, *, files_from=None, timeout: float = 30, sandbox: 
     """Execute ``nb`` in place: test cells (``is_test(cell)``) here, the others in a student
     process, except those ``withhold(cell)`` says hold test code (they are not run at all).
     Returns ``{"tests": n, "failed": [indices], "student_died": reason or None}``."""
-    import nbformat.v4 as v4
-
     proc = StudentProcess(files_from, sandbox=sandbox, limits=limits,
                           startup_timeout=startup_timeout)
     ns = Namespace(proc)
@@ -189,7 +212,7 @@ def run_notebook(nb, is_test, *, files_from=None, timeout: float = 30, sandbox: 
                     failed.append(index)
                 continue
             if withhold(cell):
-                cell.outputs = [v4.new_output("error", ename="NotRun", evalue="this cell holds "
+                cell.outputs = [new_output("error", ename="NotRun", evalue="this cell holds "
                                               "test code outside a test cell; it was not run",
                                               traceback=[])]
                 continue
@@ -197,7 +220,7 @@ def run_notebook(nb, is_test, *, files_from=None, timeout: float = 30, sandbox: 
                 reply = proc.run_cell(cell.source, time.monotonic() + timeout)
                 cell.outputs = _student_outputs(reply)
                 if reply.get("status") == "error" and not any(o.output_type == "error" for o in cell.outputs):
-                    cell.outputs.append(v4.new_output("error", ename="Error", evalue="", traceback=[]))
+                    cell.outputs.append(new_output("error", ename="Error", evalue="", traceback=[]))
             except (CellTimeout, StudentDied) as exc:
                 cell.outputs = [_error_output(exc)]
             for o in cell.outputs:

@@ -40,6 +40,34 @@ def test_hidden_lines_are_found_by_content_anywhere():
     assert "tail_secret_line = 42 + 1" in hidden_lines(["a = 1\n### BEGIN HIDDEN TESTS\ntail_secret_line = 42 + 1\n"])
 
 
+def test_check_checksum_agrees_with_nbgrader():
+    """course.check computes nbgrader's cell checksum without importing nbgrader (slow)."""
+    import json
+
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    from course.check import checksum
+    from course.twoproc import to_node
+
+    n = 0
+    for a in ASSIGNMENTS:
+        for kind in ("exercises", "solutions"):
+            path = ROOT / kind / a / f"{a}.ipynb"
+            mine = to_node(json.loads(path.read_text(encoding="utf-8")))
+            theirs = nbformat.read(path, as_version=4)
+            for c, t in zip(mine.cells, theirs.cells):
+                if "grade_id" in t.metadata.get("nbgrader", {}):
+                    c.source = "".join(c.source) if isinstance(c.source, list) else c.source
+                    assert checksum(c) == compute_checksum(t), f"{a} {kind} {t.metadata.nbgrader.grade_id}"
+                    n += 1
+    edited = to_node(json.loads((ROOT / "exercises" / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.ipynb").read_text()))
+    cell = next(c for c in edited.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    cell.source = "".join(cell.source) + "\npass"
+    assert checksum(cell) != cell.metadata.nbgrader.checksum, "an edited test cell must be detected"
+    assert n > 40, n
+
+
 def test_collect_pattern():
     import re
     rx = re.compile(default_regexp("a1_activation_derivatives"))
