@@ -16,7 +16,7 @@ How the pages' PNGs are rendered: the chapters select ``%config InlineBackend.fi
 ``dpi=fig.dpi`` and ``bbox_inches="tight"``. So the dpi is ``STYLE["figure.dpi"]`` (110), not
 ``savefig.dpi`` (150, which that explicit argument overrides), and W is the tight bounding box, not
 ``figsize``: the drawn extent plus ``savefig.pad_inches`` (0.1 in) on each side. A 7-in figure
-comes out about 660-782 px wide; 782 px (a constrained-layout figure that fills its canvas, e.g.
+comes out about 650-782 px wide; 782 px (a constrained-layout figure that fills its canvas, e.g.
 ``plotting.subplots``) leaves 11-pt text at 12.04 CSS px on a phone, so anything that widens the
 tight box by more than ~2 px (a legend or text outside the axes at the right) fails (b).
 Only PNG images are measured (the chapters render PNG). The self-tests at the end render
