@@ -466,11 +466,11 @@ class Sequential(Layer):
         return self.layers[-1]._dout_spec(cache.caches[-1])
 
     def _forward(self, x, train):
-        caches = []
+        caches = ()
         for layer in self.layers:
             x, c = layer._forward(x, train)
-            caches.append(c)
-        return x, SequentialCache(tuple(caches))
+            caches += (c,)
+        return x, SequentialCache(caches)
 
     def _backward(self, dout, cache, need_dx):
         grads = {}

@@ -176,7 +176,7 @@ class MLP:
                              "(the shape of the forward output)")
         if g.dtype != self.dtype:
             g = g.astype(self.dtype)
-        grads = {}
+        grads = dict.fromkeys(self.params)  # filled below, last block first
         with np.errstate(under="ignore"):
             for l in range(self.num_layers - 1, -1, -1):  # the first block needs no dx
                 c = caches[l]
@@ -185,7 +185,7 @@ class MLP:
                 g, block_grads = self.blocks[l]._backward(g, c.block, l > 0)
                 for key, k in self._keys[l]:
                     grads[key] = block_grads[k]
-        return {k: grads[k] for k in self.params}
+        return grads
 
     def loss(self, X, y, loss="softmax_cross_entropy"):
         r"""Forward (in training mode) + loss + backward: returns ``(loss: float, grads: dict)``.
