@@ -292,6 +292,31 @@ def test_feedback_has_no_hidden_tests(pipeline):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not __import__("course.sandbox").sandbox.check_available()[0],
+                    reason="no usable bubblewrap")
+def test_every_assignment_sandboxed(tmp_path):
+    """Through the instructor's commands, sandboxed and in parallel: the solution (answers as a
+    student would submit them) gets full marks on every assignment, the release gets 0."""
+    root = scratch_course(tmp_path)
+    for a in ASSIGNMENTS:
+        for student, answers in (("perfect", {}), ("blank", None)):
+            dest = root / "submitted" / student / a
+            dest.mkdir(parents=True)
+            (dest / f"{a}.ipynb").write_text(json.dumps(make_submission(a, answers, False)))
+    proc, seconds = cli("autograde", "-j", "2", root=root)
+    assert proc.returncode == 0 and "sandbox" in proc.stderr, proc.stdout + proc.stderr[-3000:]
+    from course.nbg import gradebook
+    with gradebook(root) as gb:
+        for a in ASSIGNMENTS:
+            perfect, blank = gb.find_submission(a, "perfect"), gb.find_submission(a, "blank")
+            autograded_max = sum(c["metadata"]["nbgrader"]["points"] for c in load(nb_path("solutions", a))["cells"]
+                                 if c["metadata"].get("nbgrader", {}).get("grade")
+                                 and not c["metadata"]["nbgrader"].get("solution"))
+            assert perfect.code_score == autograded_max, (a, "perfect", perfect.code_score, autograded_max)
+            assert blank.code_score == 0, (a, "blank", blank.code_score)
+
+
+@pytest.mark.slow
 def test_grades_export(pipeline):
     proc, _ = pipeline["grades"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
