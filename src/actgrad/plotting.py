@@ -62,7 +62,7 @@ FIG_WIDTH, MAX_COLUMNS = 7.0, 2
 
 STYLE = {
     "figure.figsize": (FIG_WIDTH, 4.2), "figure.dpi": 110, "savefig.dpi": 150,
-    "savefig.bbox": "tight", "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
+    "savefig.bbox": "tight", "savefig.pad_inches": 0.05, "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
     "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 11, "legend.title_fontsize": 11,
     "figure.titlesize": 12, "legend.frameon": False, "axes.grid": True, "grid.alpha": 0.3,
     "grid.linewidth": 0.8, "axes.spines.top": False, "axes.spines.right": False,
