@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from actgrad import gradcheck, optim
 from actgrad.activations import ACTIVATIONS
+from actgrad.activations import Activation as ACT_RECORD
 from actgrad.layers import (Activation, ActivationCache, BatchNorm1d, BatchNormCache, LayerNorm, Linear,
                             LinearCache, Residual, Sequential, SequentialCache)
 
@@ -48,11 +49,11 @@ def data(*shape, seed=0, scale=1.0, shift=0.0):
 
 
 # ----------------------------------------------------------------------------- Linear
-@pytest.mark.parametrize("init", ["he", "xavier", "torch"])
-def test_linear_matches_torch(init):
+@pytest.mark.parametrize("init,n", [("he", 5), ("xavier", 5), ("torch", 5), ("he", 1)])
+def test_linear_matches_torch(init, n):
     lin = Linear(4, 3, init=init, seed=1)
     assert lin.params["W"].shape == (4, 3) and lin.params["b"].shape == (3,), "Linear: W (fan_in, fan_out), b (fan_out,)"
-    x, d = data(5, 4), data(5, 3, seed=1)
+    x, d = data(n, 4), data(n, 3, seed=1)
     out, cache = lin.forward(x)
     dx, g = lin.backward(d, cache)
     t_out, t_dx, (t_dW, t_db) = torch_run(lambda x, W, b: F.linear(x, W.T, b), x, d,
@@ -96,6 +97,17 @@ def test_activation_matches_torch(name):
     dx32, _ = layer.backward(d.astype(np.float32), c32)
     assert out32.dtype == dx32.dtype == np.float32, f"Activation({name!r}) float32 gave {out32.dtype}, {dx32.dtype}"
     assert rel(dx32, t_dx) < 1e-5, f"Activation({name!r}) float32 backward off by {rel(dx32, t_dx):.1e}"
+
+
+def test_activation_from_a_custom_record():
+    cube = ACT_RECORD("cube", lambda x: np.asarray(x) ** 3, lambda x: 3 * np.asarray(x) ** 2, "x^3", "R", True)
+    layer = Activation(cube)
+    x, d = data(1, 4), data(1, 4, seed=1)  # batch size 1
+    out, c = layer.forward(x)
+    t_out, t_dx, _ = torch_run(lambda z: z ** 3, x, d)
+    assert layer.name == "cube", f"Activation(record).name is {layer.name!r}, expected the record's name"
+    assert_close(out, t_out, "Activation(custom record) forward")
+    assert_close(layer.backward(d, c)[0], t_dx, "Activation(custom record) backward", hint="dx = dout * prime(x)")
 
 
 @pytest.mark.parametrize("name,kw", [("leaky_relu", {"alpha": 0.2}), ("elu", {"alpha": 0.5}),

@@ -36,10 +36,10 @@ def _as_float(x, where, dtype=None, argname="x"):
     """``x`` as an array of ``dtype`` (default: x's own float32/float64, anything else real -> float64)."""
     try:
         a = np.asarray(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"{where}: {argname} must be a numeric array, got {type(x).__name__}") from None
+    except (TypeError, ValueError):  # ragged nested lists and the like
+        a = np.empty(0, dtype=object)
     if a.dtype.kind not in "biuf":
-        raise TypeError(f"{where}: {argname} must be a real numeric array, got dtype {a.dtype}")
+        raise TypeError(f"{where}: {argname} must be a real numeric array, got {type(x).__name__} of dtype {a.dtype}")
     if dtype is None:
         dtype = a.dtype if a.dtype in _FLOATS else np.float64
     return a.astype(dtype, copy=False)
@@ -54,13 +54,17 @@ def _positive_int(n, where, name):
 class Layer:
     """Base class. A subclass sets ``params``, ``dtype`` (None: the input's), ``in_features`` /
     ``out_features`` (None: any width) and implements ``_forward(x, train)`` and
-    ``_backward(dout, cache, need_dx)`` on checked arrays, and ``_dout_spec(cache) -> (shape, dtype)``.
-    ``need_dx=False`` lets the first layer of a network skip computing ``dx`` (returned as None)."""
+    ``_backward(dout, cache, need_dx)`` on checked arrays (``need_dx=False``: the first layer of a
+    network may skip ``dx`` and return None). ``_dout_spec(cache)`` gives the expected ``dout``
+    ``(shape, dtype)``; by default those of the cache's first array (the output's, for shape-preserving layers)."""
 
     params: dict
     dtype = in_features = out_features = None
     _any_rank = False  # True: x (..., F); False: x (N, F)
     _cache_type: type = tuple
+
+    def _dout_spec(self, cache):
+        return cache[0].shape, self.dtype or cache[0].dtype
 
     def _check(self, x):
         """``x`` converted to the layer's dtype; ``ValueError`` unless its shape fits."""
@@ -104,11 +108,9 @@ class LinearCache(NamedTuple):
 
 
 class Linear(Layer):
-    r"""Affine layer :math:`y = xW + b`.
-
-    Shapes: ``x`` (N, fan_in), ``W`` (fan_in, fan_out) -- the transpose of ``torch.nn.Linear.weight`` --,
-    ``b`` (fan_out,), ``y`` (N, fan_out). ``init``: a name of :data:`actgrad.init.INITIALIZERS` or a
-    callable; ``seed``: int, Generator or None. Backward:
+    r"""Affine layer :math:`y = xW + b`: ``x`` (N, fan_in), ``W`` (fan_in, fan_out) (the transpose of
+    ``torch.nn.Linear.weight``), ``b`` (fan_out,), ``y`` (N, fan_out). ``init``: a name of
+    :data:`actgrad.init.INITIALIZERS` or a callable; ``seed``: int, Generator or None. Backward:
 
     .. math:: \frac{\partial\mathcal L}{\partial W} = x^\top\delta,\quad
               \frac{\partial\mathcal L}{\partial b} = \textstyle\sum_n \delta_n,\quad
@@ -147,7 +149,7 @@ class ActivationCache(NamedTuple):
 
 
 class Activation(Layer):
-    r"""Activation :math:`y = \phi(x)`, elementwise; backward :math:`\partial\mathcal L/\partial x = \delta\odot\phi'(x)`.
+    r"""Activation :math:`y = \phi(x)` (elementwise); backward :math:`\partial\mathcal L/\partial x = \delta\odot\phi'(x)`.
 
     ``name``: any name of :data:`actgrad.ACTIVATIONS` (``kwargs`` are its options, e.g. ``alpha=0.2``),
     an :class:`actgrad.activations.Activation` record, ``"identity"``, ``"softmax"`` (over the last
@@ -180,9 +182,8 @@ class Activation(Layer):
             raise TypeError(f"Activation({name!r}): unexpected keyword arguments {sorted(kwargs)}")
 
     def _init_elementwise(self, rec, kwargs):
-        """``fn``, ``prime``: the record's functions. For built-in activations ``_fn_k``, ``_prime_k``
-        and ``_from_output_k`` are the kernels behind them, called directly on the already-float arrays
-        (no input coercion); each returns a fresh array, which backward scales in place."""
+        """``fn``, ``prime``: the record's functions; for built-in ones, the kernels behind them (called on
+        the already-float arrays without coercion; each returns a fresh array that backward may scale)."""
         if isinstance(rec, str):
             if rec not in _A.ACTIVATIONS:
                 raise ValueError(f"Activation: unknown activation {rec!r}; expected one of "
@@ -201,9 +202,6 @@ class Activation(Layer):
             self._fn_k, self._prime_k = rec.fn.__wrapped__, rec.prime.__wrapped__
             if not kwargs and self.name in ("sigmoid", "tanh"):  # the derivative from the output
                 self._from_output_k = getattr(_A, f"{self.name}_prime_from_output").__wrapped__
-
-    def _dout_spec(self, cache):
-        return cache.out.shape, cache.out.dtype
 
     def _forward(self, x, train):
         if self.kind == "elementwise":
@@ -250,9 +248,6 @@ class _Norm(Layer):
             raise ValueError(f"{name}: eps must be > 0, got {eps!r}")
         self.dtype = _float_dtype(dtype, name)
         self.params = {"gamma": np.ones(F, self.dtype), "beta": np.zeros(F, self.dtype)}
-
-    def _dout_spec(self, cache):
-        return cache.xhat.shape, self.dtype
 
     def _affine(self, xhat):
         y = xhat * self.params["gamma"]
@@ -304,7 +299,8 @@ class BatchNorm1d(_Norm):
         self.momentum = real_scalar(momentum, "BatchNorm1d", "momentum")
         if not 0 <= self.momentum <= 1:
             raise ValueError(f"BatchNorm1d: momentum must be in [0, 1], got {momentum!r}")
-        self.running_mean, self.running_var = np.zeros(self.in_features, self.dtype), np.ones(self.in_features, self.dtype)
+        self.running_mean = np.zeros(self.in_features, self.dtype)
+        self.running_var = np.ones(self.in_features, self.dtype)
 
     def _forward(self, x, train):
         if train:
@@ -390,8 +386,11 @@ class Residual(Layer):
     at construction when the widths are known, otherwise at forward). ``params`` is the block's dict
     and the cache is the block's. Backward gives the gradient an identity path:
 
-    .. math:: \frac{\partial\mathcal L}{\partial x} = \delta + \Bigl(\frac{\partial F}{\partial x}\Bigr)^{\!\top}\delta,
+    .. math:: \frac{\partial\mathcal L}{\partial x} = \delta + (\partial F/\partial x)^\top\delta,
               \qquad \frac{\partial y}{\partial x} = I + \frac{\partial F}{\partial x}.
+
+    Pitfall: every block adds :math:`F(x)` to :math:`x`, so without normalisation the scale of
+    :math:`x` can grow with the number of blocks.
     """
 
     def __init__(self, block):
