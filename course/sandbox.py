@@ -246,7 +246,6 @@ def chown_tree(root: str, uid: int, gid: int) -> None:
     os.chown(root, uid, gid, follow_symlinks=False)
 
 
-
 def announce(disabled: bool = False, stream=None) -> bool:
     """Say on stderr whether grading will be sandboxed; return True if it will be."""
     stream = stream or sys.stderr
@@ -256,20 +255,22 @@ def announce(disabled: bool = False, stream=None) -> bool:
         return False
     ok, why = check_available()
     if ok:
-        print("autograde: student code runs in a bubblewrap sandbox (course folder hidden, "
-              "no network, limits on memory/processes/CPU).", file=stream)
+        print("autograde: student code runs in its own process in a bubblewrap sandbox (only "
+              "/usr, Python, NumPy and matplotlib mounted; no network; limits on "
+              "memory/processes/CPU); tests run in the grader.", file=stream)
         return True
-    print(f"autograde: WARNING: NOT sandboxed: {why}.\n  Student code will run with your "
-          "permissions and can read solutions/ and edit the gradebook.\n  Install bubblewrap, "
-          "or pass --no-sandbox to grade unsandboxed on purpose.", file=stream)
+    print(f"autograde: WARNING: NOT sandboxed: {why}.\n  Student code will run (in its own "
+          "process, tests apart) with your permissions and can read solutions/ and edit the "
+          "gradebook.\n  Install bubblewrap, or pass --no-sandbox to grade unsandboxed on "
+          "purpose.", file=stream)
     return False
 
 
 def configure(cfg, root=None, limits: Limits | None = None):
-    """Make the grading configuration ``cfg`` run every student process in the sandbox.
-
-    Raises RuntimeError (with the install hint) if bwrap cannot run here.
-    """
+    """Make the grading configuration ``cfg`` run every student process in the sandbox
+    (``root``, the course folder, is accepted for callers of the old API: nothing of the host
+    is mounted unless listed in :func:`student_argv`). Raises RuntimeError (with the install
+    hint) if bwrap cannot run here."""
     ok, why = check_available()
     if not ok:
         raise RuntimeError(f"cannot sandbox grading: {why}")
