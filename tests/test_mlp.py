@@ -311,6 +311,9 @@ def test_norm_options_share_arrays_and_check_input():
     bn = model.blocks[1].block.layers[1]
     assert isinstance(model.blocks[1], Residual) and isinstance(model.blocks[0], Sequential), "block types"
     assert model.params["gamma2"] is bn.params["gamma"], "MLP.params must hold the layers' own arrays"
+    twin = model.copy()
+    assert twin.params["W2"] is twin.blocks[1].params["0.W"] and twin.params["W2"] is not model.params["W2"], \
+        "MLP.copy must copy the arrays once and keep params and layers sharing them"
     X = np.random.default_rng(0).standard_normal((6, 3))
     mean = bn.running_mean.copy()
     model.predict(X)
