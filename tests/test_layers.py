@@ -365,3 +365,15 @@ def test_bad_input():
         lin.backward(out, (np.ones((4, 3)),))
     with pytest.raises(TypeError, match=r"Linear\(3, 2, dtype=float64\).forward: x must be a real numeric array"):
         lin.forward([["a", "b", "c"]])
+
+
+def test_normalization_layers_are_the_same_classes_in_layers_and_normalization():
+    import actgrad
+    from actgrad import layers, normalization
+    for name in ("BatchNorm1d", "LayerNorm", "BatchNormCache", "LayerNormCache"):
+        assert getattr(layers, name) is getattr(normalization, name), (
+            f"actgrad.layers.{name} is not actgrad.normalization.{name}: re-export the class, do not redefine it")
+    missing = [n for n in layers.__all__ if not hasattr(layers, n)]
+    assert not missing, f"actgrad.layers.__all__ names {missing}, which the module does not define or import"
+    assert actgrad.layers is layers and actgrad.rnn.__name__ == "actgrad.rnn", (
+        "import actgrad should expose actgrad.layers and actgrad.rnn as attributes (see actgrad/__init__.py)")

@@ -8,7 +8,8 @@ only for :class:`BatchNorm1d`; ``layer(x)`` is the evaluation-mode output ``forw
 Parameters and statistics have the layer's ``dtype`` (float32 or float64; inputs are converted to it,
 outputs and gradients keep it); defaults follow PyTorch (``gamma = 1``, ``beta = 0``, running mean 0,
 running variance 1, PReLU slope 0.25). References: batch normalisation :cite:`ioffe2015`, layer
-normalisation :cite:`ba2016`, residual connections :cite:`he2016`.
+normalisation :cite:`ba2016`, residual connections :cite:`he2016`. The normalisation layers are defined
+in :mod:`actgrad.normalization` and re-exported here.
 """
 from __future__ import annotations
 
@@ -18,88 +19,12 @@ import numpy as np
 
 from . import activations as _A
 from ._core import real_scalar
+from ._layerbase import Layer, _check_layer, _float_dtype, _positive_int
 from .init import init_layer
+from .normalization import BatchNorm1d, BatchNormCache, LayerNorm, LayerNormCache
 
 __all__ = ["Layer", "Linear", "Activation", "BatchNorm1d", "LayerNorm", "Residual", "Sequential",
            "LinearCache", "ActivationCache", "BatchNormCache", "LayerNormCache", "SequentialCache"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _float_dtype(dtype, where):
-    if np.dtype(dtype) not in _FLOATS:
-        raise TypeError(f"{where}: dtype must be float32 or float64, got {np.dtype(dtype)}")
-    return np.dtype(dtype)
-
-
-def _as_float(x, where, dtype=None, argname="x"):
-    """``x`` as an array of ``dtype`` (default: x's own float32/float64, anything else real -> float64)."""
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError):  # ragged nested lists and the like
-        a = np.empty(0, dtype=object)
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{where}: {argname} must be a real numeric array, got {type(x).__name__} of dtype {a.dtype}")
-    if dtype is None:
-        dtype = a.dtype if a.dtype in _FLOATS else np.float64
-    return a.astype(dtype, copy=False)
-
-
-def _positive_int(n, where, name):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {n!r}")
-    return int(n)
-
-
-class Layer:
-    """Base class. A subclass sets ``params``, ``dtype`` (None: the input's), ``in_features`` /
-    ``out_features`` (None: any width) and implements ``_forward(x, train)`` and
-    ``_backward(dout, cache, need_dx)`` on checked arrays (``need_dx=False``: the first layer of a
-    network may skip ``dx`` and return None). ``_dout_spec(cache)`` gives the expected ``dout``
-    ``(shape, dtype)``; by default those of the cache's first array (the output's, for shape-preserving layers)."""
-
-    params: dict
-    dtype = in_features = out_features = None
-    _any_rank = False  # True: x (..., F); False: x (N, F)
-    _cache_type: type = tuple
-
-    def _dout_spec(self, cache):
-        return cache[0].shape, self.dtype or cache[0].dtype
-
-    def _check(self, x):
-        """``x`` converted to the layer's dtype; ``ValueError`` unless its shape fits."""
-        where, F = f"{self!r}.forward", self.in_features
-        x = _as_float(x, where, self.dtype)
-        if self._any_rank:
-            if x.ndim == 0 or (F and x.shape[-1] != F):
-                raise ValueError(f"{where}: x must have shape (..., {F or 'F'}), got {x.shape}")
-        elif x.ndim != 2 or (F and x.shape[1] != F):
-            raise ValueError(f"{where}: x must have shape (N, {F or 'F'}), got {x.shape}")
-        return x
-
-    def forward(self, x, train=True):
-        """``x`` -> ``(out, cache)``; see the class docstring for the formula and shapes."""
-        x = self._check(x)
-        with np.errstate(under="ignore"):  # underflow to 0 is the intended result everywhere
-            return self._forward(x, bool(train))
-
-    def backward(self, dout, cache):
-        """``dout`` (the shape of ``out``) and the cache of :meth:`forward` -> ``(dx, grads)``."""
-        name = type(self).__name__
-        if not isinstance(cache, self._cache_type):
-            raise TypeError(f"{name}.backward: cache must be the {self._cache_type.__name__} returned by "
-                            f"{name}.forward, got {type(cache).__name__}")
-        shape, dtype = self._dout_spec(cache)
-        dout = _as_float(dout, f"{name}.backward", dtype, "dout")
-        if dout.shape != shape:
-            raise ValueError(f"{name}.backward: dout has shape {dout.shape}, expected {shape} "
-                             "(the shape of the forward output)")
-        with np.errstate(under="ignore"):
-            return self._backward(dout, cache, True)
-
-    def __call__(self, x):
-        """The evaluation-mode output ``forward(x, train=False)[0]`` (no side effects)."""
-        return self.forward(x, train=False)[0]
 
 
 class LinearCache(NamedTuple):
@@ -234,149 +159,6 @@ class Activation(Layer):
     def __repr__(self):
         opts = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
         return f"Activation({self.name!r}{opts})"
-
-
-class _Norm(Layer):
-    r"""What BatchNorm1d and LayerNorm share: F features, ``eps``, and the affine map
-    :math:`y = \gamma\odot\hat x + \beta` with its gradients (summed over every axis but the last)."""
-
-    def __init__(self, num_features, eps=1e-5, dtype=np.float64):
-        name = type(self).__name__
-        F = self.in_features = self.out_features = _positive_int(num_features, name, "num_features")
-        self.eps = real_scalar(eps, name, "eps")
-        if self.eps <= 0:
-            raise ValueError(f"{name}: eps must be > 0, got {eps!r}")
-        self.dtype = _float_dtype(dtype, name)
-        self.params = {"gamma": np.ones(F, self.dtype), "beta": np.zeros(F, self.dtype)}
-
-    def _affine(self, xhat):
-        y = xhat * self.params["gamma"]
-        y += self.params["beta"]
-        return y
-
-    def _affine_grads(self, dout, xhat):
-        F = self.in_features
-        return {"gamma": (dout * xhat).reshape(-1, F).sum(axis=0), "beta": dout.reshape(-1, F).sum(axis=0)}
-
-    def __repr__(self):
-        return f"{type(self).__name__}({self.in_features}, eps={self.eps}, dtype={self.dtype.name})"
-
-
-class BatchNormCache(NamedTuple):
-    """``xhat``: the normalised input (N, F); ``inv_std``: :math:`1/\\sqrt{\\sigma^2+\\epsilon}` (F,) of the
-    statistics used; ``train``: True if they were the batch's (backward then flows through them)."""
-    xhat: np.ndarray
-    inv_std: np.ndarray
-    train: bool
-
-
-class BatchNorm1d(_Norm):
-    r"""Batch normalisation :cite:`ioffe2015` of ``x`` (N, F), per feature, as ``torch.nn.BatchNorm1d``.
-
-    .. math:: \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}},\qquad y = \gamma\odot\hat x + \beta.
-
-    Training: :math:`\mu, \sigma^2` are the batch mean and *biased* variance (over N), and the running
-    statistics move towards the batch's with ``momentum`` :math:`m`:
-    :math:`\hat\mu \leftarrow (1-m)\hat\mu + m\mu`, :math:`\hat\sigma^2 \leftarrow (1-m)\hat\sigma^2 +
-    m\,\tfrac{N}{N-1}\sigma^2` (*unbiased*); N = 1 raises ``ValueError`` as PyTorch does.
-    ``train=False`` uses :math:`\hat\mu, \hat\sigma^2` (attributes ``running_mean``, ``running_var``).
-    Backward (closed form, training; :math:`\delta = \partial\mathcal L/\partial y`):
-
-    .. math:: \frac{\partial\mathcal L}{\partial\gamma} = \sum_n \delta_n\odot\hat x_n,\quad
-              \frac{\partial\mathcal L}{\partial\beta} = \sum_n \delta_n,\quad
-              \frac{\partial\mathcal L}{\partial x} = \frac{\gamma}{N\sqrt{\sigma^2+\epsilon}}\odot
-              \Bigl(N\delta - \frac{\partial\mathcal L}{\partial\beta}
-              - \hat x\odot\frac{\partial\mathcal L}{\partial\gamma}\Bigr);
-
-    in evaluation mode the statistics are constants: :math:`\partial\mathcal L/\partial x =
-    \gamma\,\delta/\sqrt{\hat\sigma^2+\epsilon}`. Pitfall: the output of one example depends on the
-    others in its batch (small batches give noisy statistics).
-    """
-    _cache_type = BatchNormCache
-
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float64):
-        super().__init__(num_features, eps, dtype)
-        self.momentum = real_scalar(momentum, "BatchNorm1d", "momentum")
-        if not 0 <= self.momentum <= 1:
-            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1], got {momentum!r}")
-        self.running_mean = np.zeros(self.in_features, self.dtype)
-        self.running_var = np.ones(self.in_features, self.dtype)
-
-    def _forward(self, x, train):
-        if train:
-            n = x.shape[0]
-            if n < 2:
-                raise ValueError(f"BatchNorm1d.forward: expected more than 1 value per channel when "
-                                 f"training, got input of shape {x.shape} (use a batch of N >= 2, or train=False)")
-            mean = x.mean(axis=0)
-            xc = x - mean
-            var = np.mean(xc * xc, axis=0)
-            m = self.momentum
-            self.running_mean *= 1.0 - m
-            self.running_mean += m * mean
-            self.running_var *= 1.0 - m
-            self.running_var += (m * n / (n - 1)) * var
-        else:
-            xc, var = x - self.running_mean, self.running_var
-        inv_std = 1.0 / np.sqrt(var + self.eps)
-        xc *= inv_std                                   # xc is fresh: it becomes xhat
-        return self._affine(xc), BatchNormCache(xc, inv_std, train)
-
-    def _backward(self, dout, cache, need_dx):
-        grads = self._affine_grads(dout, cache.xhat)
-        scale = self.params["gamma"] * cache.inv_std
-        if not cache.train:
-            return dout * scale, grads
-        n = dout.shape[0]
-        dx = dout * n
-        dx -= grads["beta"]
-        dx -= cache.xhat * grads["gamma"]
-        dx *= scale / n
-        return dx, grads
-
-
-class LayerNormCache(NamedTuple):
-    """``xhat``: the normalised input (..., F); ``inv_std``: :math:`1/\\sqrt{\\sigma^2+\\epsilon}` (..., 1)."""
-    xhat: np.ndarray
-    inv_std: np.ndarray
-
-
-class LayerNorm(_Norm):
-    r"""Layer normalisation :cite:`ba2016` over the last axis of ``x`` (..., F), as ``torch.nn.LayerNorm(F)``.
-
-    .. math:: \hat x = \frac{x - \mu}{\sqrt{\sigma^2+\epsilon}},\quad y = \gamma\odot\hat x + \beta,\qquad
-              \mu = \tfrac1F\textstyle\sum_j x_j,\ \sigma^2 = \tfrac1F\sum_j (x_j-\mu)^2
-
-    per example (so train and evaluation are the same, and any batch size works). Backward, with
-    :math:`g = \gamma\odot\delta` and means over the last axis:
-
-    .. math:: \frac{\partial\mathcal L}{\partial x} = \frac{1}{\sqrt{\sigma^2+\epsilon}}
-              \Bigl(g - \overline{g} - \hat x\odot\overline{g\odot\hat x}\Bigr),\quad
-              \frac{\partial\mathcal L}{\partial\gamma} = \sum \delta\odot\hat x,\quad
-              \frac{\partial\mathcal L}{\partial\beta} = \sum \delta
-
-    (the last two summed over every axis but the last). Pitfall: with F = 1, :math:`\hat x = 0`.
-    """
-    _cache_type, _any_rank = LayerNormCache, True
-
-    def _forward(self, x, train):
-        xc = x - x.mean(axis=-1, keepdims=True)
-        inv_std = 1.0 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + self.eps)
-        xc *= inv_std
-        return self._affine(xc), LayerNormCache(xc, inv_std)
-
-    def _backward(self, dout, cache, need_dx):
-        g = dout * self.params["gamma"]
-        dx = g - g.mean(axis=-1, keepdims=True)
-        dx -= cache.xhat * np.mean(g * cache.xhat, axis=-1, keepdims=True)
-        dx *= cache.inv_std
-        return dx, self._affine_grads(dout, cache.xhat)
-
-
-def _check_layer(layer, where):
-    if not isinstance(layer, Layer):
-        raise TypeError(f"{where}: expected an actgrad.layers layer, got {type(layer).__name__}")
-    return layer
 
 
 class Residual(Layer):
