@@ -51,7 +51,8 @@ class TwoProcessExecute(Execute):
         run_notebook(nb, lambda cell: is_test_cell(cell, tests), files_from=workdir,
                      timeout=self.timeout or 30, sandbox=self.sandbox, limits=limits,
                      startup_timeout=self.startup_timeout,
-                     withhold=lambda cell: BEGIN in cell.source)   # a hidden test out of place
+                     withhold=lambda cell: BEGIN in cell.source,   # a hidden test out of place
+                     spare=True)
         return nb, resources
 
 

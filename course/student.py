@@ -15,6 +15,7 @@ exceptions are re-raised here under their own name (builtin types as themselves)
 """
 from __future__ import annotations
 
+import atexit
 import builtins
 import contextlib
 import functools
@@ -62,12 +63,50 @@ def student_source() -> str:
 # ---------------------------------------------------------------------------------------------
 # The student process
 # ---------------------------------------------------------------------------------------------
+_SPARE: dict = {}           # (pid, sandbox, limits) -> a process started ahead, no files yet
+
+
+def start_student(files_from=None, *, sandbox: bool = False, limits: sb.Limits = sb.Limits(),
+                  startup_timeout: float = 60, spare: bool = False) -> "StudentProcess":
+    """A fresh student process for one submission. ``spare``: take the one started ahead (if
+    any) and start the next one now, so its start-up (Python, NumPy, bwrap: about 0.2 s)
+    overlaps with nbgrader's own work on the next submission. A spare has never run any
+    student's code, and is only ever used for one submission."""
+    key = (os.getpid(), sandbox, limits)
+    proc = _SPARE.pop(key, None) if spare else None
+    if proc is not None and proc.proc.poll() is not None:
+        proc.close()
+        proc = None
+    if proc is None:
+        proc = StudentProcess(sandbox=sandbox, limits=limits, startup_timeout=startup_timeout,
+                              wait=False)
+    try:
+        if files_from:
+            proc.add_files(files_from)
+        proc.wait_ready()
+    except BaseException:
+        proc.close()
+        raise
+    if spare:
+        if not _SPARE:
+            atexit.register(_close_spares)
+        _SPARE[key] = StudentProcess(sandbox=sandbox, limits=limits,
+                                     startup_timeout=startup_timeout, wait=False)
+    return proc
+
+
+def _close_spares() -> None:
+    for proc in _SPARE.values():
+        proc.close()
+    _SPARE.clear()
+
+
 class StudentProcess:
     """One submission's student process, working in a fresh folder that holds copies of the
     submission's files except notebooks (``files_from``). ``sandbox``: run it in bubblewrap."""
 
     def __init__(self, files_from=None, *, sandbox: bool = False, limits: sb.Limits = sb.Limits(),
-                 startup_timeout: float = 60):
+                 startup_timeout: float = 60, wait: bool = True):
         self.tmp = tempfile.mkdtemp(prefix="course-student-")
         self.workdir, self.mpldir = os.path.join(self.tmp, "work"), os.path.join(self.tmp, "mpl")
         os.mkdir(self.workdir)
@@ -87,6 +126,7 @@ class StudentProcess:
         env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp, "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
                "MPLCONFIGDIR": self.mpldir,
                **{k: v for k, v in os.environ.items() if k in sb.ENV_KEEP}}
+        uid = -1
         if sandbox:
             uid = sb.sandbox_uid()
             if uid >= 0:
@@ -105,9 +145,17 @@ class StudentProcess:
                                      start_new_session=True)
         self.rfd, self.wfd = self.proc.stdout.fileno(), self.proc.stdin.fileno()
         os.set_blocking(self.wfd, False)
+        self.uid, self.startup_timeout, self.started = uid if sandbox else -1, startup_timeout, False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait for the process's hello (it imports NumPy first); raise RuntimeError if none."""
+        if self.started:
+            return
         try:
-            hello, _ = self._receive(time.monotonic() + startup_timeout)
-        except (StudentDied, CellTimeout) as exc:
+            hello, _ = self._receive(time.monotonic() + self.startup_timeout)
+        except (StudentDied, CellTimeout, WireError) as exc:
             self.errfile.seek(0)
             log = self.errfile.read(4000).decode(errors="replace")
             self.close()
@@ -115,6 +163,13 @@ class StudentProcess:
         if hello.get("ready") is not True:
             self.close()
             raise RuntimeError(f"the student process did not start: {hello}")
+        self.started = True
+
+    def add_files(self, src) -> None:
+        """Copy a submission's files into the work folder (before any student code runs)."""
+        _copy_files(Path(src), Path(self.workdir))
+        if self.uid >= 0:
+            sb.chown_tree(self.workdir, self.uid, self.uid)
 
     # -- transport ----------------------------------------------------------------------------
     def _wait(self, fd, deadline, write=False):
@@ -157,6 +212,7 @@ class StudentProcess:
         """Send one request and return the reply; on time-out, interrupt (then kill)."""
         if self.dead:
             raise StudentDied(self.dead)
+        self.wait_ready()
         deadline = deadline if deadline is not None else time.monotonic() + 60
         try:
             self._send(header, buffers, deadline)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from . import sandbox as sb
 from .student import (OUTPUT_LIMIT, CellTimeout, Handle, Proxy, StudentDied, StudentProcess,
-                      _deadline, _time_limit)
+                      _deadline, _time_limit, start_student)
 
 HERE = Path(__file__).resolve().parent
 
@@ -187,12 +187,12 @@ def _student_outputs(reply) -> list[dict]:
 
 def run_notebook(nb, is_test, *, files_from=None, timeout: float = 30, sandbox: bool = False,
                  limits: sb.Limits = sb.Limits(), startup_timeout: float = 60,
-                 withhold=lambda cell: False) -> dict:
+                 withhold=lambda cell: False, spare: bool = False) -> dict:
     """Execute ``nb`` in place: test cells (``is_test(cell)``) here, the others in a student
     process, except those ``withhold(cell)`` says hold test code (they are not run at all).
     Returns ``{"tests": n, "failed": [indices], "student_died": reason or None}``."""
-    proc = StudentProcess(files_from, sandbox=sandbox, limits=limits,
-                          startup_timeout=startup_timeout)
+    proc = start_student(files_from, sandbox=sandbox, limits=limits,
+                         startup_timeout=startup_timeout, spare=spare)
     ns = Namespace(proc)
     count, failed, tests = 0, [], 0
     try:

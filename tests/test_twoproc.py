@@ -104,7 +104,7 @@ def test_wire_round_trip_and_refusals():
     enc2 = wire.Encoder(lambda x: others.append(x) or {"H": 0})
     for x in (MyFloat(1.0), np.array([1, "a"], dtype=object), np.ma.masked_array([1.0]), object()):
         assert enc2(x) == {"H": 0}, f"{type(x)} must not be encoded as data"
-    assert len(others) == 4
+    assert len(others) == 4, f"expected 4 values handed to `other`, got {others}"
     # a forged header cannot build an object array or a mismatched shape
     bad = wire.Decoder([b"12345678"], handle=lambda n: None)
     for tree in ({"A": 0, "dtype": "|O", "shape": [1]}, {"A": 0, "dtype": "<f8", "shape": [2]},
@@ -120,9 +120,10 @@ def test_proxy_returns_data_and_handles_round_trip(proc):
     out, cache = scale(np.arange(3.0), k=3.0)
     assert type(out) is np.ndarray and out.tolist() == [0.0, 3.0, 6.0], out
     assert isinstance(cache, Handle), f"a NamedTuple stays in the student process, got {type(cache)}"
-    assert ns["unscale"](cache).tolist() == [0.0, 1.0, 2.0]
+    back = ns["unscale"](cache)
+    assert back.tolist() == [0.0, 1.0, 2.0], f"unscale(handle): expected [0, 1, 2], got {back}"
     assert cache.x.tolist() == [0.0, 1.0, 2.0], "attributes of a handle come back as data"
-    assert ns["CONST"] == {"a": (1, 2.5, None, True), 3: "x"}
+    assert ns["CONST"] == {"a": (1, 2.5, None, True), 3: "x"}, f"CONST as data: got {ns['CONST']}"
     with pytest.raises(KeyError):
         ns["abs"]          # a student's name never shadows a builtin in the tests
     with pytest.raises(KeyError):
@@ -133,7 +134,8 @@ def test_in_place_changes_are_copied_back_with_identity(proc):
     ns = Namespace(proc)
     d = {"W": np.array([-5.0, 0.5, 5.0]), "b": np.array([3.0])}
     ids = {k: id(v) for k, v in d.items()}
-    assert ns["clip_inplace"](d, 1.0) == 3
+    n = ns["clip_inplace"](d, 1.0)
+    assert n == 3, f"clip_inplace(d, 1.0): expected 3 keys, got {n}"
     assert d["W"].tolist() == [-1.0, 0.5, 1.0] and d["b"].tolist() == [1.0], d
     assert all(id(d[k]) == ids[k] for k in ids), "arrays changed in place keep their identity"
     assert d["new"] == [1, 2], "keys the student added appear in the grader's dict"
@@ -153,7 +155,8 @@ def test_non_data_and_errors(proc):
         ns["boom"]()
     with pytest.raises(StudentError) as info:
         ns["custom_boom"]()
-    assert type(info.value).__name__ == "QuotaError" and "over" in str(info.value)
+    assert type(info.value).__name__ == "QuotaError" and "over" in str(info.value), \
+        f"custom_boom(): expected QuotaError('over'), got {type(info.value).__name__}: {info.value}"
     with pytest.raises(TypeError, match="only data"):
         ns["scale"](lambda: 1)
     with warnings.catch_warnings():
@@ -174,7 +177,8 @@ def test_test_cell_outputs_and_time_limit(proc):
     assert slow[-1].output_type == "error" and slow[-1].ename == "CellTimeout", slow
     assert time.perf_counter() - t0 < 6, "the time limit must hold"
     # interrupted, not killed: the student process still answers
-    assert ns["scale"]([2.0])[0].tolist() == [4.0]
+    again = ns["scale"]([2.0])[0]
+    assert again.tolist() == [4.0], f"scale([2.0]) after an interrupt: expected [4.0], got {again}"
 
 
 def test_dead_student_fails_remaining_tests():
@@ -190,7 +194,8 @@ def test_dead_student_fails_remaining_tests():
     assert res["failed"] == [2, 3], res
     assert nb.cells[3].outputs[-1].ename == "StudentDied", nb.cells[3].outputs
     assert nb.cells[4].outputs[0].ename == "NotRun", "a hidden test in a student cell must not run"
-    assert [c.execution_count for c in nb.cells] == [1, 2, 3, 4, 5]
+    counts = [c.execution_count for c in nb.cells]
+    assert counts == [1, 2, 3, 4, 5], f"execution counts: expected 1..5, got {counts}"
 
 
 def test_student_process_cannot_import_the_course_packages(proc):
@@ -213,3 +218,28 @@ def test_dead_process_refuses_requests():
             p.run_cell("1", deadline())
     finally:
         p.close()
+
+
+def test_spare_processes_are_fresh_and_used_once(tmp_path):
+    """start_student(spare=True) hands out the process started ahead, with the submission's
+    files copied in, and starts the next one; no process ever serves two submissions."""
+    from course import student
+
+    (tmp_path / "data.txt").write_text("42")
+    (tmp_path / "sub.ipynb").write_text("{}")
+    first = student.start_student(tmp_path, spare=True)
+    second = student.start_student(tmp_path, spare=True)
+    try:
+        assert first is not second and first.proc.pid != second.proc.pid, "two submissions, one process"
+        first.run_cell("leak = 'from the first submission'", deadline())
+        with pytest.raises(KeyError):
+            second.lookup("leak", deadline())      # a fresh interpreter, not a reused one
+        reply = second.run_cell("import os\nsorted(os.listdir('.')), open('data.txt').read()", deadline())
+        result = [p for kind, p in reply["outputs"] if kind == "result"]
+        assert result and result[0]["text/plain"] == "(['data.txt'], '42')", \
+            f"the work folder must hold the submission's files but no notebook: {reply}"
+    finally:
+        first.close()
+        second.close()
+        student._close_spares()
+    assert not student._SPARE, f"spares left running: {student._SPARE}"
