@@ -23,7 +23,8 @@ def root():
 def built_site():
     """Build the whole website once per test run, as the README's build command does.
 
-    Returns the path of ``_build/html``. The build fails the requesting tests on any warning
+    Returns the path of ``_build/html``; the Chinese site is built too, into ``_build/html/zh``
+    (scripts/i18n.py build). The build fails the requesting tests on any warning
     (``-W``) or failing cell (``raise_on_error``). Under pytest-xdist every worker has its own
     session, and ``xdist_group`` does not keep tests on one worker with pytest 9 (xdist 3.8 renames
     ``item._nodeid``, which pytest 9 no longer reads), so the workers share one build through a
@@ -56,6 +57,12 @@ def _build_site():
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return f"exit {proc.returncode}", f"{proc.stdout[-8000:]}\n{proc.stderr[-8000:]}"
+    # As `make site`: then the Chinese site into _build/html/zh (same notebooks, same execution
+    # cache, -W -n --keep-going too); the English pages link to it.
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "i18n.py"), "build"], cwd=ROOT,
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return f"Chinese build: exit {proc.returncode}", f"{proc.stdout[-8000:]}\n{proc.stderr[-8000:]}"
     return "ok", ""
 
 
