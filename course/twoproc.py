@@ -102,20 +102,21 @@ class Namespace(dict):
 
     def __init__(self, proc: StudentProcess):
         super().__init__(__name__="__main__", __builtins__=builtins)
-        self.proc, self.from_student = proc, set()
+        self.proc, self.from_student = proc, {}
 
     def __missing__(self, key):
         if key.startswith("__") or hasattr(builtins, key):
             raise KeyError(key)
         value = self.proc.lookup(key, _deadline())
-        self[key] = value
-        self.from_student.add(key)
+        self[key] = self.from_student[key] = value
         return value
 
     def forget_student(self):
-        """Before each test cell: the student's cells may have redefined their names."""
-        for key in self.from_student:
-            self.pop(key, None)
+        """Before each test cell: the student's cells may have redefined their names (a name
+        the tests have rebound since is theirs and stays)."""
+        for key, value in self.from_student.items():
+            if self.get(key) is value:
+                del self[key]
         self.from_student.clear()
 
 

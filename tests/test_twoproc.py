@@ -130,6 +130,15 @@ def test_proxy_returns_data_and_handles_round_trip(proc):
         ns["never_defined"]
 
 
+def test_names_the_tests_bind_stay_theirs(proc):
+    ns = Namespace(proc)
+    out = run_test_cell(ns, "first = CONST['a'][1]\nCONST = 'tests own value'", "own1", 10)
+    assert not out, f"reading the student's CONST, then rebinding it: {out}"
+    ns.forget_student()
+    assert ns["CONST"] == "tests own value", f"a name the test rebound came back from the student: {ns['CONST']!r}"
+    assert ns["first"] == 2.5, ns["first"]
+
+
 def test_in_place_changes_are_copied_back_with_identity(proc):
     ns = Namespace(proc)
     d = {"W": np.array([-5.0, 0.5, 5.0]), "b": np.array([3.0])}
