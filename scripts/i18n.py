@@ -121,15 +121,15 @@ def glossary_page() -> str:
 
 
 def search_words():
-    """The glossary's Chinese terms and synonyms that the search indexes as one word: those in
-    Chinese characters without spaces, except single characters and compounds of another term of
+    """The glossary's Chinese terms and synonyms that the search indexes as one word: those only
+    in Chinese characters (the search splits off Latin words), except single characters and compounds of another term of
     four or more characters (jieba's search mode indexes a word's 2- and 3-character parts but not
     longer ones, so a page saying 自适应激活函数 would not be found by 激活函数 if the compound
     were one word)."""
     words = []
     for t in glossary_terms():
         for word in [t["zh"], *t.get("also", [])]:
-            if re.search(r"[\u4e00-\u9fff]", word) and " " not in word and word not in words:
+            if re.fullmatch(r"[\u4e00-\u9fff]+", word) and word not in words:
                 words.append(word)
     return [w for w in words if len(w) > 1 and not any(o != w and len(o) > 3 and o in w for o in words)]
 
