@@ -16,7 +16,6 @@ exceptions are re-raised here under their own name (builtin types as themselves)
 from __future__ import annotations
 
 import atexit
-import builtins
 import contextlib
 import functools
 import importlib
@@ -30,12 +29,10 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
-
 from . import sandbox as sb
+from .proxy import Handle, Proxy, StudentError, _copy_into, _exception, _warning_filters  # noqa: F401
 from .wire import Decoder, Encoder, WireError, pack, unpack_header
 
 HERE = Path(__file__).resolve().parent
@@ -44,10 +41,6 @@ GRACE = 2.0                 # seconds a student process gets to honour an interr
 
 class StudentDied(RuntimeError):
     """The student process stopped (crashed, killed after a time limit, or broke the protocol)."""
-
-
-class StudentError(Exception):
-    """The student's code raised an exception of its own type (its name and message are here)."""
 
 
 class CellTimeout(TimeoutError):
@@ -322,107 +315,6 @@ class StudentProcess:
         if error is not None:
             raise _exception(error)
         return self._decode(reply.get("result"), buffers, node)
-
-
-class Proxy:
-    """A function (or class) defined by the student's cells, called in the student process."""
-    __slots__ = ("_proc", "_name")
-
-    def __init__(self, proc, name):
-        self._proc, self._name = proc, name
-
-    def __call__(self, *args, **kwargs):
-        return self._proc.call("call", {"P": self._name}, args, kwargs)
-
-    def __getattr__(self, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return self._proc.call("attr", {"P": self._name}, attr=attr)
-
-    def __repr__(self):
-        return f"<student's {self._name}>"
-
-
-class Handle:
-    """An object that stays in the student process (not data); can be passed back in."""
-    __slots__ = ("_proc", "_id")
-
-    def __init__(self, proc, n):
-        self._proc, self._id = proc, n
-
-    def __call__(self, *args, **kwargs):
-        return self._proc.call("call", {"H": self._id}, args, kwargs)
-
-    def __getattr__(self, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return self._proc.call("attr", {"H": self._id}, attr=attr)
-
-    def __getitem__(self, key):
-        return self._proc.call("item", {"H": self._id}, (key,))
-
-    def __len__(self):
-        n = self._proc.call("len", {"H": self._id})
-        if type(n) is not int or n < 0:
-            raise TypeError("the student object's len() is not a non-negative int")
-        return n
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
-
-    def __repr__(self):
-        return f"<student object #{self._id}>"
-
-
-def _copy_into(orig, new) -> None:
-    """Make the grader's ``orig`` equal to ``new`` (its state in the student process), in place."""
-    if type(orig) is np.ndarray and type(new) is np.ndarray:
-        if orig.shape != new.shape:
-            with contextlib.suppress(AttributeError, ValueError):
-                orig.shape = new.shape
-        if orig.shape == new.shape and orig.flags.writeable:
-            np.copyto(orig, new, casting="unsafe")
-    elif type(orig) is list and type(new) is list:
-        orig[:] = new
-    elif type(orig) is dict and type(new) is dict:
-        orig.clear()
-        orig.update(new)
-    elif type(orig) is np.random.Generator and type(new) is np.random.Generator:
-        with contextlib.suppress(TypeError, ValueError):
-            orig.bit_generator.state = new.bit_generator.state
-
-
-def _exception(error) -> BaseException:
-    """The student's exception, re-raised here: builtin types as themselves, others as
-    StudentError, with the student's traceback in the message."""
-    if type(error) is not dict:
-        return StudentError("malformed error from the student process")
-    ename, evalue = str(error.get("ename", "Error"))[:200], str(error.get("evalue", ""))[:5000]
-    tb = error.get("traceback")
-    tb = "\n".join(str(l) for l in tb[-40:]) if type(tb) is list else ""
-    cls = getattr(builtins, ename, None)
-    message = f"{evalue}\n\n--- in the student's code ---\n{tb[-5000:]}" if tb else evalue
-    if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
-        with contextlib.suppress(Exception):
-            return cls(message)
-    return _student_error_class(ename)(message)
-
-
-@functools.lru_cache(maxsize=256)
-def _student_error_class(ename: str) -> type:
-    """A StudentError subclass named like the student's exception (e.g. OperationalError)."""
-    if not ename.isidentifier() or ename.startswith("_"):
-        return StudentError
-    return type(ename, (StudentError,), {"__module__": "student"})
-
-
-def _warning_filters() -> list:
-    out = []
-    for action, message, category, module, lineno in warnings.filters[:50]:
-        if getattr(builtins, getattr(category, "__name__", ""), None) is category:
-            out.append([action, getattr(message, "pattern", "") or "", category.__name__,
-                        getattr(module, "pattern", "") or "", lineno])
-    return out
 
 
 _DEADLINE = threading.local()

@@ -32,8 +32,9 @@ import traceback
 from pathlib import Path
 
 from . import sandbox as sb
-from .student import (OUTPUT_LIMIT, CellTimeout, Handle, Proxy, StudentDied, StudentProcess,
-                      _deadline, _time_limit, start_student)
+from .proxy import Handle, Proxy
+from .student import (OUTPUT_LIMIT, CellTimeout, StudentDied, StudentProcess, _deadline,
+                      _time_limit, start_student)
 
 HERE = Path(__file__).resolve().parent
 
