@@ -6,8 +6,9 @@ process). Inside ``bwrap`` (bubblewrap) it gets a **minimal root**, not the host
 * ``/usr`` read-only, a few files of ``/etc``, the base interpreter's prefix, and of the
   course's packages only NumPy, matplotlib and their dependencies (bound at their own paths;
   every other site-/dist-packages folder is an empty read-only tmpfs). ``actgrad``, PyTorch,
-  SciPy, scikit-learn are not there at all, so no code can import them; the course folder
-  (solutions, gradebook, config, other students), the grader's home, ``/run`` and ``/var``
+  SciPy, scikit-learn are not there at all, so no code can import them. Of the course folder
+  and the grader's home nothing is visible but the path to those packages (a venv may live
+  there): no solutions, gradebook, config or other students' work; ``/run`` and ``/var``
   (with the host's Unix sockets) do not exist inside;
 * its own work folder (a copy of the submission's extra files, never the notebook) and a
   private ``/tmp`` of bounded size are the only writable places;
