@@ -41,9 +41,8 @@ class TwoProcessExecute(Execute):
     limit_tmp_size = Integer(Limits.tmp_size).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        from .twoproc import run_notebook
-
         from .scrub import BEGIN
+        from .twoproc import run_notebook
 
         tests = trusted_tests(resources["nbgrader"])
         limits = Limits(**{f: getattr(self, f"limit_{f}") for f in Limits.__dataclass_fields__})
