@@ -175,6 +175,7 @@ def extract(out: Path) -> None:
     cfg["gettext_uuid"] = False
     work = Path(out).resolve().parent / f".{Path(out).name}-work"
     work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work / "_build" / "gettext", ignore_errors=True)  # no template of a page gone from the book
     conf = work / "_config.gettext.yml"
     conf.write_text(_dump(config), encoding="utf-8")
     # jupyter-book writes to <path-output>/_build/gettext and keeps its doctrees beside it.
