@@ -169,7 +169,7 @@ def extract(out: Path) -> None:
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     config.setdefault("execute", {})["cache"] = str(ROOT / CACHE)
     cfg = config.setdefault("sphinx", {}).setdefault("config", {})
-    cfg["project"] = config.get("title", "")
+    cfg["project"] = config.get("title", "")  # the catalogs' Project-Id-Version
     cfg["gettext_compact"] = False  # one catalog per page
     cfg["gettext_location"] = False  # no line numbers: catalogs change only when the text does
     cfg["gettext_uuid"] = False
@@ -200,7 +200,21 @@ def update() -> None:
         if po.relative_to(CATALOGS).with_suffix("") not in pots:
             print(f"deleted {po.relative_to(ROOT)} (its page is no longer in the book)")
             po.unlink()
+        else:
+            drop_untranslated_obsolete(po)
     stats()
+
+
+def drop_untranslated_obsolete(po: Path) -> None:
+    """Obsolete entries (#~, English text gone from the page) are kept only if translated: a
+    translator may reuse those."""
+    from babel.messages.pofile import write_po
+    cat = load_po(po)
+    keep = {key: m for key, m in cat.obsolete.items() if m.string}
+    if len(keep) != len(cat.obsolete):
+        cat.obsolete = keep
+        with open(po, "wb") as f:
+            write_po(f, cat, width=0)
 
 
 def catalogs(paths=None):
