@@ -134,4 +134,6 @@ def grade_parallel(pairs, *, root, jobs: int | None = None, timeout=None, sandbo
                     bar.write(f"FAILED {r.assignment} {r.student}: rerun with -v for nbgrader's log")
         if bar is not None:
             bar.close()
+        pool.close()        # workers exit normally (and stop their spare student processes)
+        pool.join()
     return [results[p] for p in pairs]

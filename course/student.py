@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import functools
 import importlib
+import multiprocessing.util
 import os
 import select
 import shutil
@@ -57,6 +58,7 @@ def student_source() -> str:
 # The student process
 # ---------------------------------------------------------------------------------------------
 _SPARE: dict = {}           # (pid, sandbox, limits) -> a process started ahead, no files yet
+_CLEANUP: dict = {}         # the pid that registered _close_spares
 
 
 def start_student(files_from=None, *, sandbox: bool = False, limits: sb.Limits = sb.Limits(),
@@ -81,17 +83,19 @@ def start_student(files_from=None, *, sandbox: bool = False, limits: sb.Limits =
         proc.close()
         raise
     if spare:
-        if not _SPARE:
+        if _CLEANUP.get("pid") != os.getpid():   # once per process, forked workers included
+            _CLEANUP["pid"] = os.getpid()        # (a multiprocessing worker skips atexit)
             atexit.register(_close_spares)
+            multiprocessing.util.Finalize(None, _close_spares, exitpriority=10)
         _SPARE[key] = StudentProcess(sandbox=sandbox, limits=limits,
                                      startup_timeout=startup_timeout, wait=False)
     return proc
 
 
 def _close_spares() -> None:
-    for proc in _SPARE.values():
-        proc.close()
-    _SPARE.clear()
+    """Stop this process's spares (a forked worker never touches its parent's)."""
+    for key in [k for k in _SPARE if k[0] == os.getpid()]:
+        _SPARE.pop(key).close()
 
 
 class StudentProcess:
