@@ -295,9 +295,13 @@ def build(rewrite_all=False) -> int:
                        r"|^(Building prefix dict|Loading model from cache|Loading model cost|Prefix dict has been)")
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    succeeded = False
     for line in proc.stdout:
-        if not noise.search(line):
+        # After Sphinx's "build succeeded" comes jupyter-book's banner naming _build/zh/_build/html,
+        # which is not where the site is published.
+        if not noise.search(line) and not succeeded:
             sys.stdout.write(line)
+        succeeded = succeeded or "build succeeded" in line
     code = proc.wait()
     if code == 0:
         # Published inside the English site, so relative links between the two work everywhere.
