@@ -1,5 +1,7 @@
-"""Sphinx extension of the Chinese build (_config.zh.yml loads it): the theme's interface strings
-from our own catalog.
+"""Sphinx extension of the Chinese build (_config.zh.yml loads it), for three things Sphinx's
+translation does not do by itself with this theme, myst-nb and sphinx-external-toc: the theme's
+interface strings from our own catalog, glued values in translated paragraphs, and translated
+part captions in the table of contents (TranslateTocCaptions below).
 
 sphinx-book-theme 1.3.0 ships a zh_CN catalog that is partly Traditional ("列印成 PDF") and looks
 its strings up at render time through the "booktheme" message catalog. Sphinx's locale_dirs cannot
