@@ -63,25 +63,53 @@ def validate(path: Path | str, timeout: int = 60, sandbox: bool | None = None) -
 
 
 def describe(result: dict) -> str:
-    """Human summary: each failing test cell's first line and the end of its error."""
+    """Each failing test cell: its first line and its whole message (the assertion helpers'
+    messages name the call, expected vs got, and a hint); other errors: the traceback's end."""
     lines = []
     for kind, cells in result.items():
+        if kind not in ("failed", "changed", "type_changed"):
+            continue
         for cell in cells:
             source = cell.get("source", "").strip().splitlines()
             head = source[0] if source else ""
             label = {"changed": "test cell modified (grading restores the original)",
-                     "type_changed": "cell type changed"}.get(kind, kind)
-            lines.append(f"  [{label}] {head}")
+                     "type_changed": "cell type changed"}.get(kind, "FAIL")
+            lines.append(f"\n[{label}] {head}")
+            if kind != "failed":
+                continue
             err = [e for e in _ANSI.sub("", cell.get("raw_error", "")).splitlines() if e.strip()]
+            if cell.get("error", "").startswith("AssertionError: "):
+                body = cell["error"][len("AssertionError: "):].splitlines()
+                lines += ["    " + e for e in body]
+                continue
             start = max((i for i, e in enumerate(err) if re.match(r"^\w*(Error|Exception|Used)\b", e)),
                         default=max(0, len(err) - 1))
-            for e in err[start:start + 6]:
-                lines.append(f"      {e[:200]}")
+            lines += ["    " + e[:300] for e in err[max(0, start - 4):start + 12]]
     return "\n".join(lines)
 
 
+def score(path: Path | str, result: dict) -> tuple[float, float]:
+    """(points of the visible tests that pass, points of all test cells) for a checked notebook."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    failed = {c["source"] for c in result.get("failed", [])}
+    total = got = 0.0
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution"):
+            pts = float(meta.get("points", 0))
+            total += pts
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            got += 0 if src in failed else pts
+    return got, total
+
+
+def _pts(x: float) -> str:
+    return f"{x:g}"
+
+
 def check(paths, timeout: int = 60) -> int:
-    """Validate each notebook; print PASS/FAIL per notebook; return the process exit code."""
+    """Validate each notebook; print every failure in full, PASS/FAIL and a score line per
+    notebook; return the process exit code."""
     status = 0
     for path in paths:
         path = Path(path)
@@ -91,11 +119,59 @@ def check(paths, timeout: int = 60) -> int:
             continue
         print(f"Running every cell of {path} ...", flush=True)
         result = validate(path, timeout)
+        got, total = score(path, result)
         if result.get("failed"):
             status = 1
-            print(f"FAIL {path}:\n{describe(result)}")
+            print(describe(result))
+            print(f"\nFAIL {path}: {len(result['failed'])} test cell(s) fail; each message above "
+                  "names the call, expected vs got, and a hint.")
         else:
             if result:
                 print(describe(result))
-            print(f"PASS {path}: every visible test passes. (Hidden tests run only at grading.)")
+            print(f"PASS {path}: every visible test passes.")
+        print(f"visible tests: {_pts(got)}/{_pts(total)} points (hidden tests run at grading; "
+              "answers graded by hand are not counted here)")
     return status
+
+
+def copy_assignment(assignment: str, dest: Path | str) -> Path:
+    """Copy the released notebook of ``assignment`` (e.g. ``a1``) to ``dest`` (a folder or a
+    ``.ipynb`` path) for the student to work on; never overwrites."""
+    import shutil
+
+    from . import ASSIGNMENTS, ROOT
+    matches = [a for a in ASSIGNMENTS if a == assignment or a.split("_")[0] == assignment]
+    if len(matches) != 1:
+        raise SystemExit(f"course-check --copy: unknown assignment {assignment!r}; one of "
+                         f"{', '.join(a.split('_')[0] for a in ASSIGNMENTS)}")
+    a = matches[0]
+    src = ROOT / "exercises" / a / f"{a}.ipynb"
+    dest = Path(dest)
+    target = dest if dest.suffix == ".ipynb" else dest / src.name
+    if target.exists():
+        raise SystemExit(f"course-check --copy: {target} exists; not overwriting your work")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, target)
+    return target
+
+
+def main(argv=None) -> int:
+    """``course-check NOTEBOOK ...`` (from any folder) and ``course-check --copy a1 DEST``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="course-check", description=(
+        "Run a notebook as grading will (visible tests only) and print every failure and a "
+        "score line. Exit code 1 if a test fails."))
+    p.add_argument("notebooks", nargs="*", type=Path)
+    p.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
+    p.add_argument("--copy", nargs=2, metavar=("ASSIGNMENT", "DEST"),
+                   help="copy the released notebook (e.g. a1) to DEST, a folder outside exercises/, "
+                        "to work on it there")
+    args = p.parse_args(argv)
+    if args.copy:
+        target = copy_assignment(*args.copy)
+        print(f"copied to {target}; open it in JupyterLab and check it with: course-check {target}")
+        return 0
+    if not args.notebooks:
+        p.error("give a notebook to check (or --copy ASSIGNMENT DEST)")
+    return check(args.notebooks, args.timeout)
