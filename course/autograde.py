@@ -83,10 +83,28 @@ class GradeResult:
     score: float | None = None
     max_score: float | None = None
     log: str = ""
+    reason: str = ""          # one line naming the file and what is wrong (failures)
+    skipped: bool = False     # up to date (graded before, files unchanged) or busy elsewhere
+
+
+class Interrupted(Exception):
+    """Ctrl-C during autograde: ``results`` were finished; ``remaining`` will be graded next run."""
+
+    def __init__(self, results, remaining):
+        super().__init__(f"interrupted after {len(results)} submission(s)")
+        self.results, self.remaining = results, remaining
+
+    def summary(self) -> str:
+        done = [r for r in self.results if not r.skipped]
+        return (f"interrupted: {len(done)} submission(s) graded in this run "
+                f"({sum(not r.ok for r in done)} not gradable), {len(self.remaining)} not finished "
+                "(no grade counted for them); the next `python -m course autograde` grades those.")
 
 
 def submissions(root: Path | str = ROOT, assignments=None, students=None) -> list[tuple[str, str]]:
-    """(assignment, student) pairs found under ``submitted/<student>/<assignment>/``."""
+    """(assignment, student) pairs found under ``submitted/<student>/<assignment>/``.
+
+    Unknown ``students`` (no folder in ``submitted/``) are an error (``SystemExit``)."""
     root = Path(root)
     pairs = []
     for a in resolve_assignments(assignments):
@@ -94,6 +112,12 @@ def submissions(root: Path | str = ROOT, assignments=None, students=None) -> lis
             s = d.parent.name
             if d.is_dir() and (not students or s in students) and any(d.glob("*.ipynb")):
                 pairs.append((a, s))
+    if students:
+        known = {p.name for p in (root / "submitted").glob("*") if p.is_dir()}
+        unknown = sorted(set(students) - known)
+        if unknown:
+            raise SystemExit(f"autograde: no submissions from {', '.join(map(repr, unknown))} in "
+                             f"{root / 'submitted'} (collect them first)")
     return pairs
 
 
@@ -112,7 +136,8 @@ def grading_config(root: Path | str = ROOT, timeout: int | None = None):
 
 
 def score_of(root, assignment: str, student: str, config=None):
-    """(score, max_score) of one submission from the gradebook, or (None, None)."""
+    """(score, max_score) of one submission from the gradebook, or (None, None) if it has no
+    complete grade (a grade cell without an automatic or manual score: an unfinished run)."""
     from nbgrader.api import MissingEntry
 
     with gradebook(root, config) as gb:
@@ -120,22 +145,81 @@ def score_of(root, assignment: str, student: str, config=None):
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
             return None, None
+        grades = [g for nb in sub.notebooks for g in nb.grades]
+        if not grades or any(g.auto_score is None and g.manual_score is None for g in grades):
+            return None, None
         return sub.score, sub.max_score
 
 
+_GRADE_IDS: dict = {}
+SIGINT_SEEN = {"flag": False}   # set by the Ctrl-C handlers (nbgrader swallows KeyboardInterrupt)
+
+
+def on_sigint(signum, frame):
+    SIGINT_SEEN["flag"] = True
+    raise KeyboardInterrupt
+
+
+def grade_ids(root, assignment: str, config=None) -> set[str]:
+    """The assignment's graded cell ids, as the gradebook holds them (cached per process)."""
+    key = (str(root), assignment)
+    if key not in _GRADE_IDS:
+        with gradebook(root, config) as gb:
+            _GRADE_IDS[key] = {c.name for nb in gb.find_assignment(assignment).notebooks
+                               for c in nb.grade_cells}
+    return _GRADE_IDS[key]
+
+
 def grade_one(api, assignment: str, student: str, force: bool = False) -> GradeResult:
-    """Autograde one submission with an existing API object; never raises on a bad submission."""
+    """Autograde one submission with an existing API object; never raises on a bad submission.
+
+    Skipped if its last complete grading was of the same files (unless ``force``) or another
+    run is grading it now. Its state (``course.gradestate``) is cleared before and written
+    after nbgrader's work, so an interruption leaves it "not graded" for the next run.
+    """
+    from . import gradestate as gs
+
     root = api.coursedir.root
     t0 = time.perf_counter()
-    res = api.autograde(assignment, student, force=force, create=True)
-    seconds = time.perf_counter() - t0
-    ok = bool(res.get("success"))
-    graded = (Path(root) / "autograded" / student / assignment).is_dir()
-    score, max_score = score_of(root, assignment, student, api.config) if ok and graded else (None, None)
-    if not ok:
-        score = None
-    log = (res.get("log", "") + res.get("error", "")) if not ok else ""
-    return GradeResult(assignment, student, ok and graded, seconds, score, max_score, log)
+    with gs.lock(root, f"{student}__{assignment}", wait=False) as mine:
+        if not mine:
+            return GradeResult(assignment, student, True, 0.0, skipped=True,
+                               reason="being graded by another autograde run now")
+        if not force and not gs.needs_grading(root, assignment, student):
+            score, max_score = score_of(root, assignment, student, api.config)
+            if score is not None:
+                return GradeResult(assignment, student, True, 0.0, score, max_score, skipped=True)
+        digest = gs.digest(root, assignment, student)
+        gs.clear_state(root, assignment, student)
+        why = gs.precheck(root, assignment, student, grade_ids(root, assignment, api.config))
+        if why:
+            gs.write_state(root, assignment, student, "failed", digest, why)
+            return GradeResult(assignment, student, False, time.perf_counter() - t0, reason=why)
+        res = api.autograde(assignment, student, force=True, create=True)
+        if SIGINT_SEEN["flag"]:     # nbgrader caught the KeyboardInterrupt: not a result
+            gs.clear_state(root, assignment, student)
+            raise KeyboardInterrupt
+        seconds = time.perf_counter() - t0
+        ok = bool(res.get("success")) and (Path(root) / "autograded" / student / assignment).is_dir()
+        score, max_score = score_of(root, assignment, student, api.config) if ok else (None, None)
+        log = "" if ok else (res.get("log", "") + res.get("error", ""))
+        if ok and score is None:
+            ok, log = False, "nbgrader finished without a score for every graded cell"
+        where = f"submitted/{student}/{assignment}"
+        reason = "" if ok else gs.reason_from_log(log, where)
+        gs.write_state(root, assignment, student, "graded" if ok else "failed", digest, reason)
+        return GradeResult(assignment, student, ok, seconds, score, max_score, log, reason)
+
+
+def check_interpreter_visible() -> None:
+    """The sandbox gives every student process a private, empty ``/tmp``: a Python (venv) under
+    ``/tmp`` is invisible there and every kernel would die at start. Say so instead."""
+    for path in {Path(sys.prefix), Path(sys.executable).resolve(), Path(sys.base_prefix)}:
+        if Path("/tmp") in path.parents or path == Path("/tmp"):
+            raise SystemExit(
+                f"autograde: this Python lives under /tmp ({path}), which the sandbox hides from "
+                "student processes (each gets a private /tmp); move the course's .venv out of "
+                "/tmp (e.g. into the course folder) or grade with --no-sandbox")
 
 
 def autograde(assignments=None, students=None, *, root: Path | str = ROOT, jobs: int = 1,
@@ -143,19 +227,30 @@ def autograde(assignments=None, students=None, *, root: Path | str = ROOT, jobs:
               timeout: int | None = None) -> list[GradeResult]:
     """Grade the submissions of ``assignments`` (default all) by ``students`` (default all).
 
-    Already-graded submissions are skipped unless they changed since, or ``force``. A failed
-    submission is reported (``ok=False``, nbgrader's log in ``.log``) and grading goes on.
-    ``sandbox`` runs every student process in bubblewrap (``course.sandbox``); ``jobs`` > 1 grades
-    in that many worker processes (``course.parallel``; ``None``: one per core).
+    A submission is graded if it has no complete grade or its submitted files changed since
+    its last grading (``course.gradestate``), or ``force``; the others are reported with their
+    score (``skipped``). A failed submission is reported (``ok=False``, one line in ``.reason``,
+    nbgrader's log in ``.log``) and grading goes on. Ctrl-C raises :class:`Interrupted`.
+    ``sandbox`` runs every student process in bubblewrap (``course.sandbox``); ``jobs`` > 1
+    grades in that many worker processes (``course.parallel``; ``None``: one per core).
     """
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+    warnings.filterwarnings("ignore", category=SAWarning)   # nbgrader 0.9.6 + SQLAlchemy 2
+    if jobs is not None and jobs < 1:
+        raise SystemExit(f"autograde: --jobs must be at least 1, got {jobs}")
     root = Path(root).resolve()
     assignments = resolve_assignments(assignments)
     pairs = submissions(root, assignments, students)
     cfg = grading_config(root, timeout)
     if sandbox:
         from .sandbox import configure
+        check_interpreter_visible()
         configure(cfg, root)
-    ensure_in_gradebook(sorted({a for a, _ in pairs}), root, cfg)
+    from .gradestate import lock
+    with lock(root, "gradebook"):       # two commands on a fresh course create it once
+        ensure_in_gradebook(sorted({a for a, _ in pairs}), root, cfg)
     if pairs:   # the grading process imports what the tests import once, not per submission
         from .twoproc import preimport
         preimport(root, sorted({a for a, _ in pairs}))
@@ -172,23 +267,33 @@ def autograde(assignments=None, students=None, *, root: Path | str = ROOT, jobs:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(pairs), desc="autograde", unit="nb", file=sys.stderr)
     results = []
-    for a, s in pairs:
+    import signal
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        for a, s in pairs:
+            if bar is not None:
+                bar.set_postfix_str(f"{a.split('_')[0]} {s}")
+            r = grade_one(api, a, s, force=force)
+            results.append(r)
+            if bar is not None:
+                bar.update(1)
+                if not r.ok:
+                    bar.write(f"FAILED {r.reason}")
+    except KeyboardInterrupt:
+        raise Interrupted(results, pairs[len(results):]) from None
+    finally:
+        signal.signal(signal.SIGINT, old)
         if bar is not None:
-            bar.set_postfix_str(f"{a.split('_')[0]} {s}")
-        r = grade_one(api, a, s, force=force)
-        results.append(r)
-        if bar is not None:
-            bar.update(1)
-            if not r.ok:
-                bar.write(f"FAILED {a} {s}: see the log above / `python -m course autograde -v`")
-    if bar is not None:
-        bar.close()
+            bar.close()
     return results
 
 
 def format_results(results) -> str:
     lines = [f"{'assignment':28} {'student':16} {'score':>12} {'time':>7}"]
     for r in results:
-        score = f"{r.score:g}/{r.max_score:g}" if r.score is not None else "FAILED"
-        lines.append(f"{r.assignment:28} {r.student:16} {score:>12} {r.seconds:6.1f}s")
+        score = (f"{r.score:g}/{r.max_score:g}" if r.score is not None
+                 else "busy" if r.skipped else "FAILED")
+        note = " (up to date)" if r.skipped and r.ok and r.score is not None else ""
+        note = f" ({r.reason})" if r.skipped and r.reason else note
+        lines.append(f"{r.assignment:28} {r.student:16} {score:>12} {r.seconds:6.1f}s{note}")
     return "\n".join(lines)

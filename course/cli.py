@@ -85,19 +85,33 @@ def main(argv=None) -> int:
         return 0
 
     if args.command == "autograde":
-        from .autograde import autograde, format_results
+        from .autograde import Interrupted, autograde, format_results
         from .sandbox import announce
-        results = autograde(args.assignments, args.student, root=root, force=args.force,
-                            timeout=args.timeout, jobs=args.jobs,
-                            sandbox=announce(disabled=args.no_sandbox))
+        if args.jobs is not None and args.jobs < 1:
+            print(f"autograde: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+            return 2
+        try:
+            results = autograde(args.assignments, args.student, root=root, force=args.force,
+                                timeout=args.timeout, jobs=args.jobs,
+                                sandbox=announce(disabled=args.no_sandbox))
+        except Interrupted as stop:
+            print(stop.summary(), file=sys.stderr)
+            return 130
+        except KeyboardInterrupt:
+            print("interrupted before grading started: nothing graded, nothing changed",
+                  file=sys.stderr)
+            return 130
         print(format_results(results))
         failed = [r for r in results if not r.ok]
         if args.verbose:
             for r in failed:
                 print(f"\n===== {r.assignment} {r.student} =====\n{r.log}")
+        for r in failed:
+            print(f"NOT GRADED {r.reason}", file=sys.stderr)
         if failed:
-            print(f"{len(failed)} submission(s) could not be graded (score 0 until fixed); "
-                  "rerun with -v for nbgrader's log.", file=sys.stderr)
+            print(f"{len(failed)} submission(s) could not be graded (no score; `grades` marks them "
+                  "'not gradable'); fix the named files, then collect and autograde again "
+                  "(-v: nbgrader's log).", file=sys.stderr)
         return 1 if failed else 0
 
     if args.command == "feedback":

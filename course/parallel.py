@@ -55,10 +55,26 @@ def worker_config(root, timeout=None, sandbox=False):
     return cfg
 
 
+_GRADING = False            # True while the worker grades (Ctrl-C interrupts only then)
+
+
+def _on_sigint(signum, frame):
+    # Ctrl-C reaches the whole process group; the parent stops the pool. A worker idle in the
+    # pool's queue must not die with a traceback; one grading stops (its state stays cleared).
+    if _GRADING:
+        from .autograde import on_sigint
+        on_sigint(signum, frame)
+
+
 def _init_worker(root: str, timeout, sandbox: bool) -> None:
     # never raise here: multiprocessing.Pool would restart a failing worker forever
     global _API, _INIT_ERROR
+    import signal
+    import warnings
+    signal.signal(signal.SIGINT, _on_sigint)   # a Python handler: children exec'd get the default
     try:
+        from sqlalchemy.exc import SAWarning
+        warnings.filterwarnings("ignore", category=SAWarning)
         from .nbg import make_api
 
         _API = make_api(root, worker_config(root, timeout, sandbox))
@@ -68,17 +84,24 @@ def _init_worker(root: str, timeout, sandbox: bool) -> None:
 
 
 def _grade(task):
-    from .autograde import grade_one
+    global _GRADING
+    from .autograde import GradeResult, grade_one
 
     assignment, student, force = task
     if _INIT_ERROR is not None:
-        from .autograde import GradeResult
-        return GradeResult(assignment, student, False, 0.0, log=f"worker failed:\n{_INIT_ERROR}")
-    for attempt in range(RETRIES + 1):
-        result = grade_one(_API, assignment, student, force=force or attempt > 0)
-        if result.ok or not any(e in result.log for e in DB_ERRORS):
-            break
-        time.sleep(0.5 * (attempt + 1))
+        return GradeResult(assignment, student, False, 0.0, log=f"worker failed:\n{_INIT_ERROR}",
+                           reason=f"grading worker failed: {_INIT_ERROR.strip().splitlines()[-1]}")
+    _GRADING = True
+    try:
+        for attempt in range(RETRIES + 1):
+            result = grade_one(_API, assignment, student, force=force or attempt > 0)
+            if result.ok or not any(e in result.log for e in DB_ERRORS):
+                break
+            time.sleep(0.5 * (attempt + 1))
+    except KeyboardInterrupt:
+        return GradeResult(assignment, student, False, 0.0, reason="interrupted", skipped=True)
+    finally:
+        _GRADING = False
     return result
 
 
@@ -116,24 +139,35 @@ def grade_parallel(pairs, *, root, jobs: int | None = None, timeout=None, sandbo
     student._font_caches()
     if sandbox:
         sb.check_available()
+    from .autograde import Interrupted
     results = {}
     tasks = [(a, s, force) for a, s in pairs]
-    with _context().Pool(min(jobs, len(pairs)), initializer=_init_worker,
-                         initargs=(root, timeout, sandbox)) as pool:
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(pairs), desc=f"autograde x{min(jobs, len(pairs))}", unit="nb",
-                       file=sys.stderr)
+    pool = _context().Pool(min(jobs, len(pairs)), initializer=_init_worker,
+                           initargs=(root, timeout, sandbox))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(pairs), desc=f"autograde x{min(jobs, len(pairs))}", unit="nb",
+                   file=sys.stderr)
+    try:
         for r in pool.imap_unordered(_grade, tasks):
+            if r.reason == "interrupted":
+                continue
             results[r.assignment, r.student] = r
             if bar is not None:
                 bar.set_postfix_str(f"{r.assignment.split('_')[0]} {r.student}")
                 bar.update(1)
                 if not r.ok:
-                    bar.write(f"FAILED {r.assignment} {r.student}: rerun with -v for nbgrader's log")
+                    bar.write(f"FAILED {r.reason}")
+    except KeyboardInterrupt:
+        pool.terminate()    # unfinished submissions keep no state: graded next run
+        pool.join()
+        raise Interrupted(list(results.values()), [p for p in pairs if p not in results]) from None
+    finally:
         if bar is not None:
             bar.close()
-        pool.close()        # workers exit normally (and stop their spare student processes)
-        pool.join()
+    pool.close()            # workers exit normally (and stop their spare student processes)
+    pool.join()
+    if len(results) < len(pairs):   # a worker was interrupted on its own
+        raise Interrupted(list(results.values()), [p for p in pairs if p not in results])
     return [results[p] for p in pairs]
