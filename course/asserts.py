@@ -216,6 +216,12 @@ def close(got, want, what: str | None = None, rtol: float = 1e-7, atol: float = 
     if inputs is not None and np.shape(inputs) == w.shape and w.ndim:
         at += f" (input {_num(np.asarray(inputs)[idx].item())})"
     tol = "exactly" if exact else f"rtol={rtol:g}, atol={atol:g}"
+    if w.size == 1:
+        h = next((m for m, wrong in (mistakes or {}).items()
+                  if np.isclose(float(g.ravel()[0]), float(np.ravel(wrong)[0]), rtol=max(rtol, 1e-9))), None)
+        h = f"{h}. {hint}" if h and hint else h or hint
+        _fail(ns, f"{label}expected {_num(w.ravel()[0].item())}, got {_num(g.ravel()[0].item())} "
+                  f"(relative error {_num(float(err.ravel()[0]))}; {tol})", h)
     lines = [f"{label}{int(bad.sum())} of {w.size} values differ ({tol}); largest relative error "
              f"{_num(float(err[idx]))}{at}: expected {_num(w[idx].item())}, got {_num(g[idx].item())}"]
     if w.ndim and w.size > 1:
