@@ -69,8 +69,9 @@ def summarize(v) -> str:
             return f"{v.dtype} {v.shape}{rng}"
         return f"{v.dtype} {v.shape}"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {summarize(x)}" for k, x in list(v.items())[:6]) + \
-            (", ..." if len(v) > 6 else "") + "}"
+        inner = [f"{k}: {x.dtype}{x.shape}" if isinstance(x, np.ndarray) else f"{k}: {summarize(x)}"
+                 for k, x in list(v.items())[:8]]
+        return "{" + ", ".join(inner) + (", ..." if len(v) > 8 else "") + "}"
     if isinstance(v, (list, tuple)) and len(v) > 4:
         return f"{type(v).__name__} of {len(v)}"
     if isinstance(v, (float, np.floating, int, np.integer, str, bool, type(None), list, tuple)):
@@ -101,11 +102,10 @@ def _fail(ns, message: str, hint: str | None = None):
     lines = [f"{ns.get(_CALL, 'the test')}: {message}"]
     if hint:
         lines.append(f"Hint: {hint}")
-    for dep in ns.get(_USES, ()):
-        if dep in ns.get(_FAILED, ()) and dep != fn:
-            lines.append(f"This test calls your `{dep}`; its own test fails too: fix that first.")
-        else:
-            lines.append(f"(This test also calls your `{dep}`.)")
+    bad = [f"`{d}`" for d in ns.get(_USES, ()) if d in ns.get(_FAILED, ()) and d != fn]
+    if bad:
+        lines.append(f"This test calls your {', '.join(bad)}; "
+                     f"{'its own test fails' if len(bad) == 1 else 'their own tests fail'} too: fix that first.")
     raise AssertionError("\n".join(lines))
 
 
@@ -126,7 +126,8 @@ def run(fn, *args, uses=(), **kwargs):
         except AssertionError:
             raise
         except Exception as e:
-            _fail(ns, f"raised {type(e).__name__}: {e}")
+            msg = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+            _fail(ns, f"raised {type(e).__name__}: {msg}")
 
 
 def expect(condition, message: str, hint: str | None = None) -> None:
@@ -193,8 +194,9 @@ def close(got, want, what: str | None = None, rtol: float = 1e-7, atol: float = 
         if got_a.shape == want_a.shape[::-1]:
             h = "your result is transposed"
         elif got_a.size < want_a.size or got_a.ndim != want_a.ndim:
-            h = (h or "") + (" " if h else "") + ("check which axis you reduce over (axis=0 is the "
-                                                  "batch, axis=-1 the features) and keepdims=True")
+            axis = ("check which axis you reduce over (axis=0 is the batch, axis=-1 the "
+                    "features) and keepdims=True")
+            h = f"{h}; {axis}" if h else axis
         _fail(ns, f"{label}expected shape {want_a.shape}, got {got_a.shape}", h)
     if dtype is not None and got_a.dtype != np.dtype(dtype):
         h = ("float32 in must give float32 out: a float64 constant or array (np.array(..., dtype="
@@ -219,7 +221,7 @@ def close(got, want, what: str | None = None, rtol: float = 1e-7, atol: float = 
     if w.size == 1:
         h = next((m for m, wrong in (mistakes or {}).items()
                   if np.isclose(float(g.ravel()[0]), float(np.ravel(wrong)[0]), rtol=max(rtol, 1e-9))), None)
-        h = f"{h}. {hint}" if h and hint else h or hint
+        h = f"{h}; {hint}" if h and hint else h or hint
         _fail(ns, f"{label}expected {_num(w.ravel()[0].item())}, got {_num(g.ravel()[0].item())} "
                   f"(relative error {_num(float(err.ravel()[0]))}; {tol})", h)
     lines = [f"{label}{int(bad.sum())} of {w.size} values differ ({tol}); largest relative error "
@@ -238,7 +240,7 @@ def close(got, want, what: str | None = None, rtol: float = 1e-7, atol: float = 
                 break
     h = h or _candidates(g, w)
     if hint:
-        h = f"{h}. {hint}" if h else hint
+        h = f"{h}; {hint}" if h else hint
     _fail(ns, "\n".join(lines), h)
 
 
