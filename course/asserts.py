@@ -186,7 +186,7 @@ def close(got, want, what: str | None = None, rtol: float = 1e-7, atol: float = 
     got_a = np.asarray(got)
     if dtype is None and isinstance(want, np.ndarray) and want_a.dtype.kind == "f":
         dtype = want_a.dtype
-    if got_a.dtype == bool:
+    if got_a.dtype == bool and want_a.dtype != bool:
         _fail(ns, f"{label}expected {want_a.dtype} values, got booleans",
               "return floats of the input's dtype, e.g. (x > 0).astype(x.dtype)")
     if not scalar and got_a.shape != want_a.shape:

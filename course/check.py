@@ -33,9 +33,11 @@ def checksum(cell) -> str:
     return hashlib.md5("".join(parts).encode("utf-8")).hexdigest()
 
 
-def validate(path: Path | str, timeout: int = 60, sandbox: bool | None = None) -> dict:
+def validate(path: Path | str, timeout: int = 60, sandbox: bool | None = None,
+             printed: list | None = None) -> dict:
     """Run every cell of the notebook at ``path``; ``{}`` if every test passed, else
-    ``{"failed": [...], "changed": [...]}`` (nbgrader Validator's format: ``source``, ``raw_error``)."""
+    ``{"failed": [...], "changed": [...]}`` (nbgrader Validator's format: ``source``, ``raw_error``).
+    ``printed``, if given, receives ``(first line, text)`` for each test cell that printed."""
     from .sandbox import check_available
     from .twoproc import run_notebook, to_node
 
@@ -50,6 +52,10 @@ def validate(path: Path | str, timeout: int = 60, sandbox: bool | None = None) -
         sandbox = check_available()[0]
     res = run_notebook(nb, is_test, files_from=path.parent, timeout=timeout, sandbox=sandbox)
     failed = []
+    for cell in nb.cells:
+        text = "".join(o.text for o in cell.get("outputs", []) if o.output_type == "stream")
+        if printed is not None and is_test(cell) and text.strip():
+            printed.append((cell.source.strip().splitlines()[0], text))
     for i in res["failed"]:
         err = next(o for o in nb.cells[i].outputs if o.output_type == "error")
         failed.append({"source": nb.cells[i].source, "raw_error": "\n".join(err.traceback),
@@ -118,7 +124,10 @@ def check(paths, timeout: int = 60) -> int:
             status = 1
             continue
         print(f"Running every cell of {path} ...", flush=True)
-        result = validate(path, timeout)
+        printed = []
+        result = validate(path, timeout, printed=printed)
+        for head, text in printed:
+            print(f"\n[printed by the test] {head}\n" + "\n".join("    " + t for t in text.rstrip().splitlines()))
         got, total = score(path, result)
         if result.get("failed"):
             status = 1
