@@ -176,6 +176,10 @@ def extract(out: Path) -> None:
     cfg["gettext_compact"] = False  # one catalog per page
     cfg["gettext_location"] = False  # no line numbers: catalogs change only when the text does
     cfg["gettext_uuid"] = False
+    # Cell outputs (computed tables, printed values) are not prose: scripts/i18n_sphinx.py keeps
+    # them out of the catalogs (OutputsStayEnglish), here as in the Chinese build.
+    config["sphinx"].setdefault("local_extensions", {})["i18n_sphinx"] = str(ROOT / "scripts")
+    cfg["extensions"] = [*cfg.get("extensions", []), "i18n_sphinx"]
     work = Path(out).resolve().parent / f".{Path(out).name}-work"
     work.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "_build" / "gettext", ignore_errors=True)  # no template of a page gone from the book

@@ -135,8 +135,36 @@ class TranslateTocCaptions(SphinxTransform):
                 toctree["caption"] = catalog.gettext(caption)
 
 
+class OutputsStayEnglish(SphinxTransform):
+    """Text that a code cell printed or displayed (computed tables, printed numbers) is output,
+    not prose: it stays English and is not extracted (its numbers change from build to build, as
+    timings do). Figure captions and alt texts, which sit in the outputs, remain translatable.
+    Runs before Sphinx translates the page (Locale, priority 20); the extraction loads it too."""
+
+    default_priority = 15
+
+    def apply(self, **kwargs):
+        from docutils import nodes
+
+        for out in self.document.findall(nodes.container):
+            if "cell_output" not in out.get("classes", []):
+                continue
+            for node in out.findall(nodes.TextElement):
+                if not _inside(node, (nodes.caption, nodes.legend)):
+                    node["translatable"] = False
+
+
+def _inside(node, kinds):
+    while node is not None:
+        if isinstance(node, kinds):
+            return True
+        node = node.parent
+    return False
+
+
 def setup(app):
     _keep_notebook_renderer()
     app.connect("builder-inited", _override_theme_catalog)
     app.add_transform(TranslateTocCaptions)
+    app.add_transform(OutputsStayEnglish)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
