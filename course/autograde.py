@@ -132,6 +132,10 @@ def grading_config(root: Path | str = ROOT, timeout: int | None = None):
     pre = [TwoProcessExecute if p is Execute else p
            for p in Autograde.class_traits()["autograde_preprocessors"].default()]
     cfg.Autograde.autograde_preprocessors = pre
+    # collect's timestamp.txt is read from submitted/ (the submission time), not copied along
+    from nbgrader.coursedir import CourseDirectory
+    ignore = cfg.CourseDirectory.get("ignore") or CourseDirectory.class_traits()["ignore"].default()
+    cfg.CourseDirectory.ignore = list(ignore) + ["timestamp.txt"]
     return cfg
 
 

@@ -60,7 +60,9 @@ class Entry:
 
 
 def _is_junk(parts) -> bool:
-    return any(p == "__MACOSX" or p.startswith(".") for p in parts)
+    """macOS resource forks and hidden files or folders (a ``..`` path step is not junk: only
+    the entry's base name is used, so it cannot lead outside ``submitted/``)."""
+    return any(p == "__MACOSX" or (p.startswith(".") and p not in (".", "..")) for p in parts)
 
 
 def _zip_entries(blob: bytes, label: str, depth: int, warn):

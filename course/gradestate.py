@@ -1,13 +1,13 @@
 """What autograde knows about each submission, kept so that no grade is ever silently wrong.
 
-* **State** (``autograded/.state/<assignment>/<student>.json``): written only *after* nbgrader
+* **State** (``.grading/state/<assignment>/<student>.json`` in the course folder): written only *after* nbgrader
   finished a submission, with the digest of the submitted files it graded and ``graded`` or
   ``failed`` (and the one-line reason). It is deleted *before* a submission is graded, so a run
   that is interrupted (Ctrl-C, SIGKILL, reboot) leaves no state, and the next run grades that
   submission again; its half-written grades (NULL in the gradebook) are never read as a score.
   A submission is graded when it has no ``graded`` state or its files changed since
   (:func:`needs_grading`): a resubmission collected after grading is graded again.
-* **Locks** (``autograded/.locks/``, ``fcntl.flock``): one for creating the gradebook (two
+* **Locks** (``.grading/locks/``, ``fcntl.flock``): one for creating the gradebook (two
   commands started at once on a fresh course), one per submission (two runs never grade the
   same submission at once; the second skips it and says so). The kernel drops a lock when its
   holder dies, however it dies.
@@ -30,7 +30,7 @@ STAMP = "timestamp.txt"
 
 
 def state_path(root, assignment: str, student: str) -> Path:
-    return Path(root) / "autograded" / ".state" / assignment / f"{student}.json"
+    return Path(root) / ".grading" / "state" / assignment / f"{student}.json"
 
 
 def submitted_dir(root, assignment: str, student: str) -> Path:
@@ -79,9 +79,9 @@ def needs_grading(root, assignment: str, student: str) -> bool:
 
 @contextlib.contextmanager
 def lock(root, name: str, wait: bool = True):
-    """An exclusive ``flock`` on ``autograded/.locks/<name>.lock``; yields False if ``wait`` is
+    """An exclusive ``flock`` on ``.grading/locks/<name>.lock``; yields False if ``wait`` is
     off and another process holds it."""
-    folder = Path(root) / "autograded" / ".locks"
+    folder = Path(root) / ".grading" / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
