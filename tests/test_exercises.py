@@ -206,7 +206,7 @@ def test_notebook_structure(a):
         assert m["locked"] and m["points"] > 0 and not m["solution"]
         assert "### BEGIN HIDDEN TESTS" in src(c), m["grade_id"]
         assert "call_student" not in src(c), f"{m['grade_id']}: call the student's function directly"
-        assert any(re.search(rf"\b{f}\(", src(c)) for f in answer_names), \
+        assert any(re.search(rf"\b{f}\b", src(c)) for f in answer_names), \
             f"{m['grade_id']} calls none of the answer functions {sorted(answer_names)}"
     answers = [c for c in src_nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution")]
     assert answers and all("### BEGIN SOLUTION" in src(c) for c in answers)
