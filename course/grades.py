@@ -147,15 +147,18 @@ def plot(root, assignments, cells, questions, path) -> None:
             ax = axes[i, 0]
             vals = [c[0] for (aa, _), c in cells.items() if aa == a and c[2] == "graded"]
             top = max((c[1] or 0) for (aa, _), c in cells.items() if aa == a) or 1
-            bins = np.linspace(0, top, min(int(top), 14) + 1) if top >= 1 else 10
-            ax.hist(vals, bins=bins, color=color, edgecolor="white")
+            # one bar per whole score (fractional scores fall into the nearest)
+            bins = np.arange(np.ceil(top) + 2) - 0.5 if top <= 40 else 20
+            counts, _, bars = ax.hist(vals, bins=bins, color=color, edgecolor="white")
+            ax.bar_label(bars, labels=[f"{c:g}" if c else "" for c in counts], fontsize=11)
             missing = sum(1 for (aa, _), c in cells.items() if aa == a and c[2] == "missing")
             bad = sum(1 for (aa, _), c in cells.items() if aa == a and c[2].startswith("not"))
             ax.set_title(f"{a.split('_')[0]}: {len(vals)} graded, {missing} missing, "
-                         f"{bad} not graded", fontsize=11)
+                         f"{bad} not graded", fontsize=11, loc="left")
             ax.set_xlabel(f"total score (of {top:g})")
             ax.set_ylabel("students")
-            ax.set_xlim(0, top)
+            ax.set_xlim(-0.5, top + 0.5)
+            ax.margins(y=0.15)
             ax = axes[i, 1]
             order = notebook_order(root, a)
             rows = [q for q in questions if q["assignment"] == a]
@@ -165,11 +168,14 @@ def plot(root, assignments, cells, questions, path) -> None:
                        and q["max_score"]]
                 rates.append(np.mean(got) if got else np.nan)
             y = np.arange(len(order))
-            ax.barh(y, rates, color=color)
+            bars = ax.barh(y, rates, color=color)
+            ax.bar_label(bars, labels=["" if np.isnan(r) else f"{r:.0%}" for r in rates],
+                         fontsize=11, padding=2)
             ax.set_yticks(y, order)
             ax.invert_yaxis()      # notebook order top to bottom
-            ax.set_xlim(0, 1)
+            ax.set_xlim(0, 1.15)
+            ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
             ax.set_xlabel("fraction with full points")
-            ax.set_title(f"{a.split('_')[0]}: questions in notebook order", fontsize=11)
+            ax.set_title(f"{a.split('_')[0]}: questions in notebook order", fontsize=11, loc="left")
         fig.savefig(path)
         plt.close(fig)
