@@ -87,6 +87,27 @@ def check_times(tmp: Path, assignment: str, runs: int = 3) -> dict:
     return {"check_s": statistics.median(times), "check_runs": runs}
 
 
+def bench_check(root: Path, assignment: str = "a1_activation_derivatives", runs: int = 5) -> dict:
+    """``course-check`` (the installed console script) on a solved ``assignment`` from the
+    notebook's own folder, a fresh process each run, as a student runs it."""
+    exe = Path(sys.executable).with_name("course-check")
+    tmp = scratch_course(root, assignment, 1)
+    try:
+        nb = next((tmp / "submitted").iterdir()) / assignment / f"{assignment}.ipynb"
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            proc = subprocess.run([str(exe), nb.name], cwd=nb.parent, capture_output=True, text=True,
+                                  timeout=600)
+            times.append(time.perf_counter() - t0)
+            if proc.returncode != 0:
+                raise RuntimeError(f"course-check failed:\n{proc.stdout}\n{proc.stderr}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"what": f"course-check {assignment}.ipynb (solved)", "check_s": statistics.median(times),
+            "check_min_s": min(times), "check_runs": runs}
+
+
 def throughput(tmp: Path, assignment: str, batch: int, sandbox: bool) -> dict:
     """Submissions per minute for ``batch`` correct submissions graded by the instructor's
     ``course.autograde.autograde`` (one worker per core, sandboxed where bwrap works)."""

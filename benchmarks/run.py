@@ -6,7 +6,8 @@ Usage (from the repository root):
     .venv/bin/python benchmarks/run.py              # MLP step + activations (about a minute)
     .venv/bin/python benchmarks/run.py --book       # + clean and cached book builds (minutes)
     .venv/bin/python benchmarks/run.py --grading    # + autograding vs bare nbclient execution
-    .venv/bin/python benchmarks/run.py --only book  # just one group: mlp, act, book or grading
+    .venv/bin/python benchmarks/run.py --only book  # just one group: mlp, act, book, grading or check
+    .venv/bin/python benchmarks/run.py --only check # the students' course-check on a solved a1 (seconds)
     .venv/bin/python benchmarks/run.py --all        # everything
 """
 from __future__ import annotations
@@ -49,7 +50,7 @@ def main(argv=None):
     ap.add_argument("--book", action="store_true", help="also time a clean and a cached book build")
     ap.add_argument("--grading", action="store_true", help="also time autograding vs bare execution")
     ap.add_argument("--all", action="store_true", help="run every group")
-    ap.add_argument("--only", choices=["mlp", "act", "book", "grading"], action="append",
+    ap.add_argument("--only", choices=["mlp", "act", "book", "grading", "check"], action="append",
                     help="run only these groups (repeatable)")
     ap.add_argument("--rounds", type=int, default=15, help="interleaved timing rounds (default 15)")
     ap.add_argument("--threads", type=int, default=None,
@@ -127,6 +128,15 @@ def main(argv=None):
                             ("rebuild_s", "rebuild s", "{:.1f}"), ("rebuild_ok", "<=20", "{}")],
                     "Book build: clean (empty cache, temp output) and unchanged rebuild"))
 
+    if "check" in groups:
+        import grading
+        res = grading.bench_check(ROOT)
+        res["ok"] = flag(res["check_s"], TARGETS["check_s"])
+        results["check"] = res
+        print(table([res], [("what", "self-check", "{}"), ("check_s", "median s", "{:.2f}"),
+                            ("check_min_s", "min s", "{:.2f}"), ("check_runs", "runs", "{}"),
+                            ("ok", f"<={TARGETS['check_s']:g} s", "{}")],
+                    "Self-check time: course-check on a solved a1, a fresh process each run"))
     if "grading" in groups:
         import grading
         res = grading.bench_grading(ROOT, n=args.submissions, batch=args.batch)
