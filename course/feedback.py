@@ -5,6 +5,9 @@ Uses nbgrader's ``generate_feedback`` with :class:`course.scrub.ScrubHiddenTests
 (from the instructor's source) is still in its text, the file is deleted and that student is
 reported. Only the HTML stays in ``feedback/`` (nbgrader would also copy every other file of the
 graded folder). A problem with one student's feedback never stops the others'.
+
+A submission autograde could not grade (``course.gradestate``: not JSON, cell metadata
+stripped, another assignment's notebook ...) gets a short page saying so, why, and what to do.
 """
 from __future__ import annotations
 
@@ -56,12 +59,15 @@ def feedback(assignments=None, students=None, *, root: Path | str = ROOT, progre
     root = Path(root).resolve()
     assignments = resolve_assignments(assignments)
     api = make_api(root, load_config(root))
-    pairs = autograded_pairs(root, assignments, students)
+    ungradable = not_gradable(root, assignments, students)
+    pairs = [p for p in autograded_pairs(root, assignments, students) if p not in ungradable]
     secrets = {a: secret_lines(root, a) for a in assignments}
     if progress:
         from tqdm.auto import tqdm
         pairs = tqdm(pairs, desc="feedback", unit="nb")
     written, failed = [], []
+    for (a, s), reason in sorted(ungradable.items()):
+        written.append(write_not_gradable(root, a, s, reason))
     for a, s in pairs:
         folder = root / "feedback" / s / a
         try:
@@ -87,3 +93,40 @@ def feedback(assignments=None, students=None, *, root: Path | str = ROOT, progre
             if folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
     return written, failed
+
+
+def not_gradable(root: Path, assignments, students=None) -> dict:
+    """{(assignment, student): reason} of the submissions autograde could not grade (as they
+    are now in ``submitted/``)."""
+    from . import gradestate as gs
+
+    out = {}
+    for a in assignments:
+        for d in sorted((root / "submitted").glob(f"*/{a}")):
+            s = d.parent.name
+            if students and s not in students:
+                continue
+            st = gs.read_state(root, a, s)
+            if st and st.get("status") == "failed" and st.get("digest") == gs.digest(root, a, s):
+                out[a, s] = st.get("reason", "")
+    return out
+
+
+def write_not_gradable(root: Path, assignment: str, student: str, reason: str) -> Path:
+    """``feedback/<student>/<assignment>/<assignment>.html``: why it could not be graded."""
+    folder = root / "feedback" / student / assignment
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    why = reason.split(": ", 1)[-1] if reason.startswith("submitted/") else reason
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_html.escape(assignment)}: not graded</title></head><body>\n"
+            f"<h1>{_html.escape(assignment)}: your submission could not be graded</h1>\n"
+            f"<p><strong>Why:</strong> {_html.escape(why)}</p>\n"
+            "<p><strong>What to do:</strong> download a fresh copy of the assignment, paste your "
+            "answers into its answer cells (do not change the other cells or their metadata), "
+            "run <code>python -m course check</code> on it, and submit it again. Ask your "
+            "instructor if the deadline has passed.</p>\n</body></html>\n")
+    path = folder / f"{assignment}.html"
+    path.write_text(page, encoding="utf-8")
+    return path

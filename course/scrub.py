@@ -6,6 +6,11 @@ comment line and the outputs of such cells with a short note; then it removes, b
 every line of a hidden region wherever else it appears in the notebook (any cell's source or
 output, e.g. printed by the student's code), so no marker word is needed to find a leak. The
 cell's score is unaffected (it is read from the gradebook by ``GetGrades``).
+
+A test cell that also holds hidden tests keeps its output when a **visible** line failed (the
+last frame of the grader's traceback, ``File "<test ...>", line N``, lies outside the hidden
+region): the student sees which visible test failed and its message (redacted by content like
+everything else). A failure on a hidden line shows only that a hidden test failed.
 """
 from __future__ import annotations
 
@@ -67,14 +72,20 @@ class ScrubHiddenTests(NbGraderPreprocessor):
         "This cell also ran hidden tests, so its output is not shown. "
         "Its score is above; run the visible tests in your notebook to debug.\n"
     ).tag(config=True)
+    hidden_failed_note = Unicode(
+        "Every visible test of this cell passed; a hidden test failed (hidden tests are not "
+        "shown). Check your answer against the rules stated in the question.\n"
+    ).tag(config=True)
+    passed_note = Unicode("All tests of this cell passed (hidden tests included).\n").tag(config=True)
 
     def preprocess(self, nb, resources):
         secret = hidden_lines(c.source for c in nb.cells if BEGIN in c.source)
         for cell in nb.cells:
             if cell.cell_type == "code":
+                hidden_nos = hidden_line_numbers(cell.source)
                 cell.source, hidden = scrub_source(cell.source, self.placeholder)
                 if hidden:
-                    cell.outputs = [new_output("stream", name="stdout", text=self.output_note)]
+                    cell.outputs = self._outputs(cell.get("outputs", []), hidden_nos)
             cell.source = redact(cell.source, secret)[0]
             for out in cell.get("outputs", []):   # marker words printed by anyone say nothing
                 _redact_output(out, secret | {BEGIN, END})
@@ -83,6 +94,39 @@ class ScrubHiddenTests(NbGraderPreprocessor):
                     if isinstance(att[key], str) and key.startswith("text"):
                         att[key] = redact(att[key], secret)[0]
         return nb, resources
+
+
+    def _outputs(self, outputs, hidden_nos):
+        errors = [o for o in outputs if o.get("output_type") == "error"]
+        if not errors:
+            return [new_output("stream", name="stdout", text=self.passed_note)]
+        line = failing_line(errors[-1])
+        if line is None or line in hidden_nos:
+            return [new_output("stream", name="stdout", text=self.hidden_failed_note
+                               if line is not None else self.output_note)]
+        note = new_output("stream", name="stdout", text="A visible test of this cell failed "
+                          "(hidden tests of this cell are not shown):\n")
+        return [note, errors[-1]]      # redacted by content below, like every output
+
+
+def hidden_line_numbers(source: str) -> set[int]:
+    """1-based numbers of the lines of ``source`` inside hidden regions (markers included; an
+    unterminated region runs to the end)."""
+    out, inside = set(), False
+    for i, line in enumerate(source.splitlines(), 1):
+        if BEGIN in line:
+            inside = True
+        if inside:
+            out.add(i)
+        if END in line:
+            inside = False
+    return out
+
+
+def failing_line(error) -> int | None:
+    """The line of the test cell where the grader's traceback ends (``File "<test ...>", line N``)."""
+    hits = re.findall(r'File "<test [^"]*>", line (\d+)', "\n".join(error.get("traceback", [])))
+    return int(hits[-1]) if hits else None
 
 
 def _redact_output(out, secret) -> None:

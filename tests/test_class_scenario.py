@@ -135,6 +135,7 @@ def scenario(tmp_path_factory):
     out["autograde"] = cli("autograde", "a1", "-j", "2", "--no-sandbox", root=root)
     out["grades"] = cli("grades", root=root)
     out["grades_csv"] = read_grades(root)
+    out["feedback"] = cli("feedback", "a1", root=root)
     # resubmissions after grading: alice now wrong, Bob now right (collected from a new folder)
     again = tmp / "again"
     again.mkdir()
@@ -162,7 +163,7 @@ def test_collect_names_every_skipped_entry(scenario):
     stamp = (root / "submitted" / "carol" / A / "timestamp.txt").read_text()
     assert stamp.startswith("2023-11-14"), f"carol's submission time must be her newest file's: {stamp}"
     assert all((root / "submitted" / s / A / "timestamp.txt").is_file() for s in expected)
-    inside = [root / d for d in ("submitted", "autograded", ".grading")]   # where evil belongs
+    inside = [root / d for d in ("submitted", "autograded", ".grading", "feedback")]
     leaked = [p for p in scenario["tmp"].rglob("evil*") if not any(d in p.parents for d in inside)]
     assert not leaked, f"a ../ zip entry was written outside submitted/: {leaked}"
 
@@ -192,6 +193,18 @@ def test_grades_csv_tells_missing_failed_and_zero_apart(scenario):
     assert rows["frank"]["email"] == "frank@example.org" and rows["frank"]["first_name"] == "Frank"
     assert rows["notjson"]["score"] == "" and rows["frank"]["score"] == "0", \
         "total: blank when an assignment is not gradable, missing counts 0"
+
+
+def test_feedback_for_every_submission(scenario):
+    proc, root = scenario["feedback"], scenario["root"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pages = {p.parts[-3] for p in (root / "feedback").glob(f"*/{A}/*.html")}
+    expected = set(EXPECTED) - {"frank"}
+    assert pages == expected, f"feedback pages missing or extra: {pages ^ expected}"
+    page = (root / "feedback" / "notjson" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "could not be graded" in page and "not JSON" in page and "What to do" in page, page
+    page = (root / "feedback" / "bob_smith" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "AssertionError" in page, "bob's failed visible test (add) must show its error"
 
 
 def test_resubmissions_are_regraded_without_force(scenario):

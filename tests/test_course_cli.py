@@ -2,6 +2,7 @@
 patterns, and the self-check's exit code. (The two-process grading itself: test_twoproc.py.)"""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,39 @@ def test_check_command_exit_codes():
     assert stub.returncode == 1 and "FAIL" in stub.stdout and "NotImplementedError" in stub.stdout
     good = run(ROOT / "solutions" / a / f"{a}.ipynb")
     assert good.returncode == 0 and "PASS" in good.stdout, good.stdout + good.stderr
+
+
+def _test_cell(source, outputs):
+    import nbformat
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
+    cell.outputs = [nbformat.from_dict(o) for o in outputs]
+    return cell
+
+
+def test_feedback_shows_visible_failures_and_hides_hidden_ones():
+    """A failure on a visible line keeps its message; on a hidden line only a note says so."""
+    import nbformat
+
+    from course.scrub import ScrubHiddenTests
+    src = ("x = visible_case()\nassert f(x) == 1, 'f(visible) wrong'\n### BEGIN HIDDEN TESTS\n"
+           "secret_input_7 = 42\nassert f(secret_input_7) == 2, 'hidden message 7'\n### END HIDDEN TESTS")
+
+    def error(line, msg):
+        return {"output_type": "error", "ename": "AssertionError", "evalue": msg,
+                "traceback": ["Traceback (most recent call last):",
+                              f'  File "<test t>", line {line}, in <module>', f"AssertionError: {msg}"]}
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_test_cell(src, [error(2, "f(visible) wrong")]),
+                _test_cell(src, [error(5, "hidden message 7")]),
+                _test_cell(src, [])]
+    out, _ = ScrubHiddenTests().preprocess(nb, {})
+    shown = [json.dumps(c.outputs) for c in out.cells]
+    assert "f(visible) wrong" in shown[0] and "visible test of this cell failed" in shown[0], \
+        f"a visible failure must reach the student with its message: {shown[0]}"
+    assert "hidden message 7" not in shown[1] and "secret_input_7" not in shown[1] \
+        and "a hidden test failed" in shown[1], f"a hidden failure must show only a note: {shown[1]}"
+    assert "passed" in shown[2], shown[2]
+    for c in out.cells:
+        assert "secret_input_7" not in c.source and "hidden message 7" not in c.source, c.source
