@@ -34,11 +34,10 @@ c.Execute.startup_timeout = 60
 c.Autograde.create_student = True
 
 # Feedback for students must show neither the source nor the output of hidden tests.
-from course.scrub import ScrubHiddenTests  # noqa: E402
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import GetGrades  # noqa: E402
-
-c.GenerateFeedback.preprocessors = [ScrubHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+# Import strings, not classes: formgrader sends this configuration to the browser as JSON.
+c.GenerateFeedback.preprocessors = ["course.scrub.ScrubHiddenTests",
+                                    "nbgrader.preprocessors.GetGrades",
+                                    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
 # `python -m course collect A SOURCE` (nbgrader zip_collect): submissions are files named
 # <student_id>_<notebook>.ipynb, e.g. alice_a1_activation_derivatives.ipynb, loose in a folder or

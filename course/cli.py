@@ -17,6 +17,8 @@ Instructor (run from the course repository):
                                                sandboxed, in parallel: -j N, --no-sandbox)
   python -m course feedback [A ...] [-s S]     HTML feedback without hidden tests -> feedback/
   python -m course grades                      grades.csv, grades_by_question.csv, grades.png
+  python -m course roster FILE.csv             students' names/emails (columns id, first_name,
+                                               last_name, email) into the gradebook
 Assignments: {", ".join(ASSIGNMENTS)} (or a1 ... a4); none given = all.
 """
 
@@ -54,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     f.add_argument("assignments", nargs="*")
     f.add_argument("-s", "--student", action="append")
+
+    ro = sub.add_parser("roster", help="import students' names and emails from a CSV file")
+    ro.add_argument("file", type=Path)
 
     g = sub.add_parser("grades", help="export grades (CSV) and a per-question figure (PNG)")
     g.add_argument("--csv", type=Path, help="default: grades.csv")
@@ -121,6 +126,12 @@ def main(argv=None) -> int:
         for a, s, why in failed:
             print(f"FAILED feedback {a} {s}: {why}", file=sys.stderr)
         return 1 if failed else 0
+
+    if args.command == "roster":
+        from .roster import import_roster
+        ids = import_roster(args.file, root, warn=lambda line: print(line, file=sys.stderr))
+        print(f"{len(ids)} student(s) in the gradebook's roster")
+        return 0
 
     if args.command == "grades":
         from .grades import export

@@ -126,11 +126,11 @@ def scenario(tmp_path_factory):
         entry(f".._{A}.ipynb", nb())
         entry(f"sub/._x_{A}.ipynb", nb())
         entry("inner.zip", inner.getvalue())
-    from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "scratch") as gb:
-        gb.update_or_create_student("frank", first_name="Frank", last_name="Li",
-                                    email="frank@example.org")
+    roster = tmp / "roster.csv"
+    roster.write_text("ID,First_Name,Last_Name,Email\nfrank,Frank,Li,frank@example.org\n"
+                      "Alice,Alice,Ng,alice@example.org\n../x,Bad,Id,\n", encoding="utf-8")
     out = {"root": root, "tmp": tmp}
+    out["roster"] = cli("roster", str(roster), root=root)
     out["collect"] = cli("collect", "a1", str(inbox), root=root)
     out["autograde"] = cli("autograde", "a1", "-j", "2", "--no-sandbox", root=root)
     out["grades"] = cli("grades", root=root)
@@ -191,6 +191,11 @@ def test_grades_csv_tells_missing_failed_and_zero_apart(scenario):
             f"grades.csv row {s}: expected score {score!r} status {status!r}..., got {got}"
     assert "cell metadata stripped" in rows["stripped"][f"{A} status"]
     assert rows["frank"]["email"] == "frank@example.org" and rows["frank"]["first_name"] == "Frank"
+    assert (rows["alice"]["first_name"], rows["alice"]["last_name"]) == ("Alice", "Ng"), \
+        f"the roster's names must survive autograde: {rows['alice']}"
+    roster = scenario["roster"]
+    assert roster.returncode == 0 and "line 4" in roster.stderr and "'../x'" in roster.stderr, \
+        roster.stdout + roster.stderr
     assert rows["notjson"]["score"] == "" and rows["frank"]["score"] == "0", \
         "total: blank when an assignment is not gradable, missing counts 0"
 
@@ -247,6 +252,30 @@ def test_concurrent_fresh_gradebook(tmp_path):
                                "s2": {"test_add": 0.0, "test_part2": 1.0},
                                "s3": {"test_add": 1.0, "test_part2": 0.0},
                                "s4": {"test_add": 0.0, "test_part2": 0.0}}
+
+
+def test_manual_override_survives_regrading(tmp_path):
+    """A score given in formgrader (the gradebook's manual_score) reaches grades.csv and stays
+    after autograde re-grades the submission (forced, and after a resubmission)."""
+    from nbgrader.api import Gradebook
+
+    root = sc.build(tmp_path / "course")
+    sc.submit(root, "ann", add_body="    return a * b")          # add wrong: 1 of 2
+    assert cli("autograde", "a1", "-j", "1", "--no-sandbox", root=root).returncode == 0
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "scratch") as gb:
+        grade = gb.find_grade("test_add", A, A, "ann")
+        grade.manual_score = 0.5                       # what formgrader writes
+        gb.db.commit()
+    for args in (["--force"], []):
+        if not args:                                   # a resubmission (part2 now wrong)
+            sc.submit(root, "ann", add_body="    return a * b", part2_body='    return "no"')
+        proc = cli("autograde", "a1", "-j", "1", "--no-sandbox", *args, root=root)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert cli("grades", root=root).returncode == 0
+        expected = "1.5" if args else "0.5"
+        got = read_grades(root)["ann"][A]
+        assert got == expected, f"after autograde {args}: manual 0.5 for test_add must stay; " \
+            f"expected {expected}, got {got}"
 
 
 # --- the real a1, interrupted ------------------------------------------------------------------
