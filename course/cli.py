@@ -8,8 +8,9 @@ from pathlib import Path
 from . import ASSIGNMENTS, ROOT
 
 HELP = f"""\
-Student:
-  python -m course check exercises/a1_activation_derivatives/a1_activation_derivatives.ipynb
+Student (from any folder, once `pip install -e .` has installed the course):
+  python -m course check NOTEBOOK.ipynb        same as: course-check NOTEBOOK.ipynb
+  course-check --copy a1 ~/work                a working copy outside exercises/
 Instructor (run from the course repository):
   python -m course release [A ...]             regenerate exercises/ from solutions/
   python -m course collect A SOURCE            SOURCE: folder of <student>_<A>.ipynb files or LMS zip
