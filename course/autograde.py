@@ -139,9 +139,21 @@ def grading_config(root: Path | str = ROOT, timeout: int | None = None):
     return cfg
 
 
+def unfinished(grade) -> bool:
+    """A grade autograde should have scored and did not (NULL: an interrupted run). Answers
+    graded by hand wait for formgrader instead."""
+    return grade.auto_score is None and grade.manual_score is None and is_test(grade)
+
+
+def is_test(grade) -> bool:
+    """The grade of a test cell (code, graded, not an answer), which autograde scores."""
+    cell = grade.cell
+    return cell.cell_type == "code" and grade.name not in {c.name for c in cell.notebook.solution_cells}
+
+
 def score_of(root, assignment: str, student: str, config=None):
     """(score, max_score) of one submission from the gradebook, or (None, None) if it has no
-    complete grade (a grade cell without an automatic or manual score: an unfinished run)."""
+    complete grade (:func:`unfinished`). Points still to be graded by hand count 0 here."""
     from nbgrader.api import MissingEntry
 
     with gradebook(root, config) as gb:
@@ -150,7 +162,7 @@ def score_of(root, assignment: str, student: str, config=None):
         except MissingEntry:
             return None, None
         grades = [g for nb in sub.notebooks for g in nb.grades]
-        if not grades or any(g.auto_score is None and g.manual_score is None for g in grades):
+        if not grades or any(unfinished(g) for g in grades):
             return None, None
         return sub.score, sub.max_score
 

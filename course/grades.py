@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import ROOT
 from . import gradestate as gs
+from .autograde import is_test, unfinished
 from .nbg import gradebook
 
 
@@ -62,9 +63,9 @@ def table(root: Path | str = ROOT):
             except MissingEntry:
                 pass
             grades = [g for nb in sub.notebooks for g in nb.grades] if sub else []
-            complete = bool(grades) and all(g.score is not None and
-                                            (g.auto_score is not None or g.manual_score is not None)
-                                            for g in grades)
+            complete = bool(grades) and not any(unfinished(g) for g in grades)
+            by_hand = sum(g.max_score for g in grades if not is_test(g)
+                          and g.manual_score is None)
             if (a, s) in submitted:   # the state must be of exactly the files there now
                 if not (state and state.get("digest") == gs.digest(root, a, s)):
                     state = {"status": "stale"}
@@ -73,7 +74,8 @@ def table(root: Path | str = ROOT):
             if state.get("status") == "failed":
                 cells[a, s] = (None, maxima.get(a), f"not gradable: {state.get('reason', '')}")
             elif complete and state.get("status") == "graded":
-                cells[a, s] = (sub.score, sub.max_score, "graded")
+                cells[a, s] = (sub.score, sub.max_score, "graded" if not by_hand else
+                               f"graded ({by_hand:g} points still to grade by hand)")
                 order = {g: i for i, g in enumerate(notebook_order(root, a))}
                 for g in sorted(grades, key=lambda g: order.get(g.name, len(order))):
                     questions.append({"assignment": a, "student": s, "notebook": g.notebook.name,
@@ -105,7 +107,7 @@ def export(root: Path | str = ROOT, csv_path=None, by_question_path=None, figure
             cells_of = [cells[a, s] for a in assignments]
             scores = [c[0] for c in cells_of]
             statuses = [c[2] for c in cells_of]
-            known = all(st in ("graded", "missing") for st in statuses)
+            known = all(st.startswith(("graded", "missing")) for st in statuses)
             total = sum(x or 0 for x in scores) if known else None
             maximum = sum(c[1] or 0 for c in cells_of)
             problems = "; ".join(f"{a.split('_')[0]}: {st}" for a, st in zip(assignments, statuses)
@@ -145,7 +147,7 @@ def plot(root, assignments, cells, questions, path) -> None:
         for i, a in enumerate(assignments):
             color = COLORS[i % len(COLORS)]
             ax = axes[i, 0]
-            vals = [c[0] for (aa, _), c in cells.items() if aa == a and c[2] == "graded"]
+            vals = [c[0] for (aa, _), c in cells.items() if aa == a and c[2].startswith("graded")]
             top = max((c[1] or 0) for (aa, _), c in cells.items() if aa == a) or 1
             # one bar per whole score (fractional scores fall into the nearest)
             bins = np.arange(np.ceil(top) + 2) - 0.5 if top <= 40 else 20
