@@ -80,7 +80,8 @@ def table(root: Path | str = ROOT):
                 for g in sorted(grades, key=lambda g: order.get(g.name, len(order))):
                     questions.append({"assignment": a, "student": s, "notebook": g.notebook.name,
                                       "question": g.name, "score": g.score,
-                                      "max_score": g.max_score})
+                                      "max_score": g.max_score,   # pending: to grade by hand
+                                      "pending": not is_test(g) and g.manual_score is None})
             else:
                 cells[a, s] = (None, maxima.get(a), "not graded yet (run autograde)")
     used = {a for a, _ in cells}
@@ -116,7 +117,8 @@ def export(root: Path | str = ROOT, csv_path=None, by_question_path=None, figure
                    problems or "graded", *statuses]
             w.writerow(row)
     with open(by_question_path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, ["assignment", "student", "notebook", "question", "score", "max_score"])
+        w = csv.DictWriter(fh, ["assignment", "student", "notebook", "question", "score", "max_score"],
+                           extrasaction="ignore")
         w.writeheader()
         w.writerows(questions)
     plot(root, assignments, cells, questions, figure_path)
@@ -156,7 +158,7 @@ def plot(root, assignments, cells, questions, path) -> None:
             missing = sum(1 for (aa, _), c in cells.items() if aa == a and c[2] == "missing")
             bad = sum(1 for (aa, _), c in cells.items() if aa == a and c[2].startswith("not"))
             ax.set_title(f"{a.split('_')[0]}: {len(vals)} graded, {missing} missing, "
-                         f"{bad} not graded", fontsize=11, loc="left")
+                         f"{bad} not (yet) gradable", fontsize=11, loc="left")
             ax.set_xlabel(f"total score (of {top:g})")
             ax.set_ylabel("students")
             ax.set_xlim(-0.5, top + 0.5)
@@ -167,12 +169,12 @@ def plot(root, assignments, cells, questions, path) -> None:
             rates = []
             for g in order:
                 got = [q["score"] >= q["max_score"] for q in rows if q["question"] == g
-                       and q["max_score"]]
+                       and q["max_score"] and not q["pending"]]
                 rates.append(np.mean(got) if got else np.nan)
             y = np.arange(len(order))
-            bars = ax.barh(y, rates, color=color)
-            ax.bar_label(bars, labels=["" if np.isnan(r) else f"{r:.0%}" for r in rates],
-                         fontsize=11, padding=2)
+            bars = ax.barh(y, np.nan_to_num(rates), color=color)
+            ax.bar_label(bars, labels=["no scores yet (by hand?)" if np.isnan(r) else f"{r:.0%}"
+                                       for r in rates], fontsize=11, padding=2)
             ax.set_yticks(y, order)
             ax.invert_yaxis()      # notebook order top to bottom
             ax.set_xlim(0, 1.15)
