@@ -28,8 +28,14 @@ def load_config(root: Path | str = ROOT, **overrides) -> Config:
 
 
 def _venv_on_path() -> None:
-    """nbgrader runs ``alembic`` (the gradebook migrations) as a subprocess: find it in our venv."""
+    """nbgrader runs ``alembic`` (the gradebook migrations) as a subprocess: find it in our venv.
+    Also silences SQLAlchemy 2's ``SAWarning``s about nbgrader 0.9.6's relationships (harmless,
+    six of them before every command)."""
     import sys
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+    warnings.filterwarnings("ignore", category=SAWarning)
 
     bindir = os.path.dirname(sys.executable)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
