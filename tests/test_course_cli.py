@@ -132,3 +132,15 @@ def test_feedback_shows_visible_failures_and_hides_hidden_ones():
     assert "passed" in shown[2], shown[2]
     for c in out.cells:
         assert "secret_input_7" not in c.source and "hidden message 7" not in c.source, c.source
+
+
+def test_failure_reasons_are_one_line_with_the_file():
+    from course.gradestate import reason_from_log
+    where = "submitted/ann/a1_activation_derivatives"
+    cases = [("[ERROR] OSError: [Errno 28] No space left on device: 'x.ipynb'", "disk full"),
+             ("PermissionError: [Errno 30] Read-only file system: '/c/autograded'", "read-only"),
+             ("Traceback ...\n  File x\nValueError: bad cell\n", "ValueError: bad cell")]
+    for log, expected in cases:
+        got = reason_from_log(log, where)
+        assert got.startswith(where) and expected in got and "\n" not in got, \
+            f"reason_from_log({log!r}): expected one line with {where} and {expected!r}, got {got!r}"
