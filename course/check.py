@@ -52,9 +52,9 @@ def validate(path: Path | str, timeout: int = 60, sandbox: bool | None = None,
         sandbox = check_available()[0]
     res = run_notebook(nb, is_test, files_from=path.parent, timeout=timeout, sandbox=sandbox)
     failed = []
-    for cell in nb.cells:
+    for cell in (c for c in nb.cells if printed is not None and is_test(c)):
         text = "".join(o.text for o in cell.get("outputs", []) if o.output_type == "stream")
-        if printed is not None and is_test(cell) and text.strip():
+        if text.strip():
             printed.append((cell.source.strip().splitlines()[0], text))
     for i in res["failed"]:
         err = next(o for o in nb.cells[i].outputs if o.output_type == "error")
