@@ -1,13 +1,13 @@
 """What autograde knows about each submission, kept so that no grade is ever silently wrong.
 
-* **State** (``.grading/state/<assignment>/<student>.json`` in the course folder): written only *after* nbgrader
+* **State** (``gradebook.db-grading.json`` beside the gradebook): written only *after* nbgrader
   finished a submission, with the digest of the submitted files it graded and ``graded`` or
   ``failed`` (and the one-line reason). It is deleted *before* a submission is graded, so a run
   that is interrupted (Ctrl-C, SIGKILL, reboot) leaves no state, and the next run grades that
   submission again; its half-written grades (NULL in the gradebook) are never read as a score.
   A submission is graded when it has no ``graded`` state or its files changed since
   (:func:`needs_grading`): a resubmission collected after grading is graded again.
-* **Locks** (``.grading/locks/``, ``fcntl.flock``): one for creating the gradebook (two
+* **Locks** (``gradebook.db-lock``, ``gradebook.db-busy``): one for creating the gradebook (two
   commands started at once on a fresh course), one per submission (two runs never grade the
   same submission at once; the second skips it and says so). The kernel drops a lock when its
   holder dies, however it dies.
@@ -29,8 +29,9 @@ from pathlib import Path
 STAMP = "timestamp.txt"
 
 
-def state_path(root, assignment: str, student: str) -> Path:
-    return Path(root) / ".grading" / "state" / assignment / f"{student}.json"
+STATE = "gradebook.db-grading.json"    # beside the gradebook, in the course folder
+MUTEX = "gradebook.db-lock"            # flock: creating the gradebook, writing STATE
+BUSY = "gradebook.db-busy"             # one lockf byte per submission being graded
 
 
 def submitted_dir(root, assignment: str, student: str) -> Path:
@@ -47,26 +48,40 @@ def digest(root, assignment: str, student: str) -> str:
     return h.hexdigest()
 
 
-def read_state(root, assignment: str, student: str) -> dict | None:
+def _load(root) -> dict:
     try:
-        return json.loads(state_path(root, assignment, student).read_text(encoding="utf-8"))
+        return json.loads((Path(root) / STATE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return {}
+
+
+def read_state(root, assignment: str, student: str) -> dict | None:
+    return _load(root).get(f"{assignment}/{student}")
+
+
+def _update(root, key: str, value: dict | None) -> None:
+    """Change one entry of the state file: under the mutex, written whole and renamed."""
+    path = Path(root) / STATE
+    with lock(root, "gradebook"):
+        states = _load(root)
+        if value is None:
+            if states.pop(key, None) is None:
+                return
+        else:
+            states[key] = value
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(states, ensure_ascii=False, indent=0), encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def write_state(root, assignment: str, student: str, status: str, digest_: str, reason: str = ""):
-    """Atomically record the outcome of grading ``digest_``."""
-    path = state_path(root, assignment, student)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"status": status, "digest": digest_, "reason": reason,
-                               "time": time.time()}), encoding="utf-8")
-    os.replace(tmp, path)
+    """Record the outcome of grading ``digest_`` (atomically)."""
+    _update(root, f"{assignment}/{student}", {"status": status, "digest": digest_,
+                                              "reason": reason, "time": time.time()})
 
 
 def clear_state(root, assignment: str, student: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        state_path(root, assignment, student).unlink()
+    _update(root, f"{assignment}/{student}", None)
 
 
 def needs_grading(root, assignment: str, student: str) -> bool:
@@ -79,15 +94,22 @@ def needs_grading(root, assignment: str, student: str) -> bool:
 
 @contextlib.contextmanager
 def lock(root, name: str, wait: bool = True):
-    """An exclusive ``flock`` on ``.grading/locks/<name>.lock``; yields False if ``wait`` is
-    off and another process holds it."""
-    folder = Path(root) / ".grading" / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    """``name == "gradebook"``: an exclusive ``flock`` on ``gradebook.db-lock`` (creating the
+    gradebook, writing the state). Any other name (a submission): an exclusive ``lockf`` on one
+    byte of ``gradebook.db-busy`` chosen by the name's hash; yields False if ``wait`` is off and
+    another process holds it. Never nest two of these in one process (closing a file drops a
+    process's ``lockf`` locks on it)."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    whole = name == "gradebook"
+    fd = os.open(Path(root) / (MUTEX if whole else BUSY), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
+            if whole:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            else:
+                offset = int.from_bytes(hashlib.sha256(name.encode()).digest()[:5], "big")
+                fcntl.lockf(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB), 1, offset)
+        except (BlockingIOError, PermissionError):
             yield False
             return
         yield True

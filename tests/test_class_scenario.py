@@ -163,7 +163,7 @@ def test_collect_names_every_skipped_entry(scenario):
     stamp = (root / "submitted" / "carol" / A / "timestamp.txt").read_text()
     assert stamp.startswith("2023-11-14"), f"carol's submission time must be her newest file's: {stamp}"
     assert all((root / "submitted" / s / A / "timestamp.txt").is_file() for s in expected)
-    inside = [root / d for d in ("submitted", "autograded", ".grading", "feedback")]
+    inside = [root / d for d in ("submitted", "autograded", "feedback")]
     leaked = [p for p in scenario["tmp"].rglob("evil*") if not any(d in p.parents for d in inside)]
     assert not leaked, f"a ../ zip entry was written outside submitted/: {leaked}"
 
