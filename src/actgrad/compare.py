@@ -1,7 +1,8 @@
 r"""Comparing activations on equal terms: the same MLP, data, optimiser and seeds, one activation at a time.
 
-Used by the book's chapters 3 and 12 and the FAQ. :func:`activation_cost` times every activation's
-forward and backward pass one way, so that every chapter quotes the same kind of number. One call of
+Used by the book's chapters "The activation gallery" and "Choosing an activation" and by the FAQ.
+:func:`activation_cost` times every activation's forward and backward pass one way, so that every
+chapter quotes the same kind of number. One call of
 :func:`activation_sweep` trains ``64 -> hidden -> 10`` on the bundled 8x8 digits
 (:func:`actgrad.datasets.digits`, one fixed stratified split) with SGD + momentum for every
 activation and every seed, and keeps each run's :class:`actgrad.optim.History`.

@@ -6,15 +6,21 @@ seeds, against independent oracles (PyTorch autograd, published constants, close
 modules serve the chapters; the API that students read is in ``activations``, ``losses``,
 ``layers``, ``mlp`` and the rest.
 
-* :mod:`.depth` (ch. 7-8) - gradient norms layer by layer through a deep MLP (Glorot & Bengio,
-  2010); Nielsen's (2015, ch. 5) per-layer speed of learning on the bundled digits.
-* :mod:`.selu` (ch. 8) - SELU's :math:`(\alpha, \lambda)` from its fixed point (Klambauer et al., 2017).
-* :mod:`.dead` (ch. 9) - dead and inactive units per layer during training, over seeds at once.
-* :mod:`.clipping` (ch. 10) - SGD with optional clipping and weight decay, recording raw gradient
-  norms, when clipping was active, and the size of every update.
-* :mod:`.normalization` (ch. 10a) - deep nets with BatchNorm, LayerNorm and residual blocks.
-* :mod:`.through_time` (ch. 10b) - tanh RNN and LSTM on a long-dependency recall task.
-* :mod:`.outlook` (ch. 15) - learnable PReLU slopes and Swish's beta.
+* :mod:`.depth` (chapters "Vanishing and exploding gradients" and "Initialization") - gradient
+  norms layer by layer through a deep MLP (Glorot & Bengio, 2010); Nielsen's (2015, ch. 5)
+  per-layer speed of learning on the bundled digits.
+* :mod:`.selu` (chapter "Initialization") - SELU's :math:`(\alpha, \lambda)` from its fixed point
+  (Klambauer et al., 2017).
+* :mod:`.dead` (chapter "Dead neurons") - dead and inactive units per layer during training, over
+  seeds at once.
+* :mod:`.clipping` (chapter "Exploding gradients and clipping") - SGD with optional clipping and
+  weight decay, recording raw gradient norms, when clipping was active, and the size of every update.
+* :mod:`.normalization` (chapter "Normalization and residual connections") - deep nets with
+  BatchNorm, LayerNorm and residual blocks.
+* :mod:`.through_time` (chapter "Gradients through time") - tanh RNN and LSTM on a long-dependency
+  recall task.
+* :mod:`.outlook` (chapter "Outlook: adaptive activation functions") - learnable PReLU slopes and
+  Swish's beta.
 
 :func:`diverged` is the book's one divergence rule (a non-finite loss, or one above
 ``DIVERGENCE_FACTOR`` times :math:`\ln K`).

@@ -1,4 +1,7 @@
-"""Chapter 10: plain SGD with optional gradient clipping and weight decay, recording raw gradient norms and update sizes."""
+"""Chapter "Exploding gradients and clipping": plain SGD with optional gradient clipping and weight decay.
+
+Records raw gradient norms and update sizes.
+"""
 from __future__ import annotations
 
 import math
@@ -159,7 +162,7 @@ class ClipStudy(NamedTuple):
 
 
 def clipping_study(seeds=(0, 1, 2, 3, 4), epochs=5, lr=0.05, q=95.0):
-    r"""Chapter 10's experiment: one 11-layer, width-64 net on the digits, every treatment, every seed.
+    r"""The chapter's experiment: one 11-layer, width-64 net on the digits, every treatment, every seed.
 
     First the **healthy** net (ReLU, He init, no clipping) is trained for every seed; the clipping
     threshold :math:`c` is the ``q``-th percentile of its raw gradient norms

@@ -1,4 +1,4 @@
-r"""Chapter 9: dead ReLU units per layer, epoch by epoch, while training on the digits.
+r"""Chapter "Dead neurons": dead ReLU units per layer, epoch by epoch, while training on the digits.
 
 Several seeds train *at once*: the seeds' networks are stacked along a leading axis and every
 matrix product is a batched ``np.matmul``, so five seeds cost little more than one.

@@ -1,4 +1,4 @@
-"""Chapter 7: gradient norms layer by layer through a deep MLP at initialization (Glorot & Bengio, 2010); Nielsen's per-layer speed of learning (Nielsen, 2015, ch. 5)."""
+"""Chapter "Vanishing and exploding gradients": gradient norms layer by layer through a deep MLP at initialization (Glorot & Bengio, 2010); Nielsen's per-layer speed of learning (Nielsen, 2015, ch. 5)."""
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -1,4 +1,4 @@
-r"""Chapter 15: adaptive activations (PReLU's slopes, Swish's :math:`\beta`) recorded while training."""
+r"""Chapter "Outlook: adaptive activation functions": adaptive activations (PReLU's slopes, Swish's :math:`\beta`) recorded while training."""
 from __future__ import annotations
 
 from typing import NamedTuple

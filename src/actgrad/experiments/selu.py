@@ -1,4 +1,4 @@
-"""Chapter 8: SELU's (alpha, lambda) from the fixed point mean 0 / variance 1 (Klambauer et al., 2017)."""
+"""Chapter "Initialization": SELU's (alpha, lambda) from the fixed point mean 0 / variance 1 (Klambauer et al., 2017)."""
 from __future__ import annotations
 
 import math
