@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -333,14 +334,22 @@ def test_every_question_links_to_an_existing_book_section():
         heads[path.name] = [re.sub(r"[`*$\\]", "", m.group(1)) for cell in json.loads(path.read_text())["cells"]
                             if cell["cell_type"] == "markdown"
                             for m in re.finditer(r"^#{1,4} (.+)$", _src(cell), re.M)]
+    # The site numbers chapters in _toc.yml order (10a_ and 10b_ are chapters 11 and 12), so a
+    # "Chapter N" in a link must be the page's position there, not its file number.
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    numbered = [Path(c["file"]).name + ".ipynb" for part in toc["parts"] if part.get("numbered")
+                for c in part["chapters"]]
     for a in ASSIGNMENTS:
         nb = json.loads((ROOT / "exercises" / a / f"{a}.ipynb").read_text())
         questions = [c for c in nb["cells"] if c["cell_type"] == "markdown" and re.match(r"## \d+\.", _src(c))]
         assert len(questions) >= 4, a
         for cell in questions:
-            links = re.findall(r"\[Chapter \w+, section \*([^*]+)\*\]\(\.\./\.\./book/([\w.]+\.ipynb)\)", _src(cell))
+            links = re.findall(r"\[Chapter (\w+), section \*([^*]+)\*\]\(\.\./\.\./book/([\w.]+\.ipynb)\)", _src(cell))
             assert links, f"{a}: question without a link to the book: {_src(cell)[:60]}"
-            for section, page in links:
+            for number, section, page in links:
                 assert page in heads, f"{a}: no book/{page}"
+                want = numbered.index(page) + 1 if page in numbered else None
+                assert number == str(want), (f"{a}: the link to book/{page} says 'Chapter {number}', but the "
+                                             f"site numbers that chapter {want} (its place in _toc.yml)")
                 name = re.sub(r"[`*$\\]", "", section)
                 assert any(h.startswith(name) for h in heads[page]), f"{a}: no section {section!r} in book/{page}"
