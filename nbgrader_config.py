@@ -43,3 +43,17 @@ c.GenerateFeedback.preprocessors = ["course.scrub.ScrubHiddenTests",
 # <student_id>_<notebook>.ipynb, e.g. alice_a1_activation_derivatives.ipynb, loose in a folder or
 # inside LMS zip files. Override the pattern with `--regexp`.
 c.ZipCollectApp.collector_plugin = "nbgrader.plugins.zipcollect.FileNameCollectorPlugin"
+
+# Formgrader's grading page, offline: nbgrader's page loads MathJax 2 from a CDN. The course's
+# course/formgrader_static/templates/formgrade/index.html.j2 shadows it (same template name, found
+# first) and loads the vendored MathJax 2.7.9 (course/formgrader_static/mathjax2). Read by the
+# formgrader extension of `jupyter lab` / `jupyter server` started in the repository root. Only the
+# search paths change, so nbgrader's feedback template (same folder as formgrade) is untouched.
+import importlib.util  # noqa: E402
+
+_NBGRADER_TEMPLATES = os.path.join(os.path.dirname(importlib.util.find_spec("nbgrader").origin),
+                                   "server_extensions", "formgrader", "templates")
+c.HTMLExporter.extra_template_basedirs = [
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "course", "formgrader_static", "templates"),
+    _NBGRADER_TEMPLATES]
+c.HTMLExporter.extra_template_paths = [_NBGRADER_TEMPLATES]  # for {% extends 'formgrade/...' %}
