@@ -189,6 +189,10 @@ def student_argv(argv: list[str], *, workdir: str, mpldir: str, limits: Limits =
             made.add(path)
     args += ["--ro-bind", "/usr", "/usr"]
     made.add("/usr")
+    # The private /tmp comes before the interpreter and the packages: bwrap mounts in order, so a
+    # course (or its .venv) that lives under /tmp is bound on top of the empty tmpfs, not hidden.
+    args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
+    made.add("/tmp")
     for f in ETC_FILES:
         if os.path.exists(f):
             parents(f)
@@ -204,8 +208,6 @@ def student_argv(argv: list[str], *, workdir: str, mpldir: str, limits: Limits =
     for name in items:
         path = os.path.join(site, name)
         args += ["--ro-bind", path, path]
-    args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
-    made.add("/tmp")
     for d in (workdir, mpldir):
         parents(d)
         args += ["--bind", d, d]
