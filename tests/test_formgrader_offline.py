@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import nbformat
@@ -93,36 +93,44 @@ def test_grading_view_offline(server):
     assert n_math > 10, f"expected a1's Markdown to hold math ($...$), found {n_math} expressions"
 
     requests, errors = [], []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-            page.on("response", lambda r: r.status >= 400 and errors.append(f"HTTP {r.status} {r.url}"))
-            page.goto(f"{base}/formgrader?token={token}")        # logs in (cookie)
-            page.goto(f"{base}/formgrader/submissions/{submission_id}/?index=0", wait_until="networkidle")
+
+    def drive():
+        """The browser session; run in a thread of its own, since Playwright's sync API refuses to
+        start where an asyncio loop is running (another test in the same worker may leave one)."""
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
             try:
-                page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=20_000)
-            except Exception as exc:
-                pytest.fail(f"MathJax never finished on the grading page ({exc}); console errors: {errors}; "
-                            f"MathJax requests: {[u for u in requests if 'mathjax' in u.lower()]}")
-            typeset, merrors = page.evaluate(
-                "[document.querySelectorAll('script[type^=\"math/tex\"]').length,"
-                " document.querySelectorAll('.mjx-merror, .MathJax_Error').length]")
-            # A manual score typed in the page (Tab leaves the field) must reach the gradebook.
-            page.fill(f"#{MANUAL}", "1.5")
-            page.keyboard.press("Tab")
-            t0 = time.time()
-            while True:
-                with Gradebook(db, "actgrad") as gb:
-                    manual = gb.find_grade(MANUAL, A1, A1, "perfect").manual_score
-                if manual == 1.5 or time.time() - t0 > 10:
-                    break
-                time.sleep(0.2)
-        finally:
-            browser.close()
+                page = browser.new_page()
+                page.on("request", lambda r: requests.append(r.url))
+                page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+                page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+                page.on("response", lambda r: r.status >= 400 and errors.append(f"HTTP {r.status} {r.url}"))
+                page.goto(f"{base}/formgrader?token={token}")        # logs in (cookie)
+                page.goto(f"{base}/formgrader/submissions/{submission_id}/?index=0", wait_until="networkidle")
+                try:
+                    page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=20_000)
+                except Exception as exc:
+                    pytest.fail(f"MathJax never finished on the grading page ({exc}); console errors: {errors}; "
+                                f"MathJax requests: {[u for u in requests if 'mathjax' in u.lower()]}")
+                typeset, merrors = page.evaluate(
+                    "[document.querySelectorAll('script[type^=\"math/tex\"]').length,"
+                    " document.querySelectorAll('.mjx-merror, .MathJax_Error').length]")
+                # A manual score typed in the page (Tab leaves the field) must reach the gradebook.
+                page.fill(f"#{MANUAL}", "1.5")
+                page.keyboard.press("Tab")
+                t0 = time.time()
+                while True:
+                    with Gradebook(db, "actgrad") as gb:
+                        manual = gb.find_grade(MANUAL, A1, A1, "perfect").manual_score
+                    if manual == 1.5 or time.time() - t0 > 10:
+                        break
+                    time.sleep(0.2)
+            finally:
+                browser.close()
+        return typeset, merrors, manual
+
+    with ThreadPoolExecutor(1) as pool:
+        typeset, merrors, manual = pool.submit(drive).result()
 
     outside = sorted({u for u in requests if urlparse(u).hostname not in ("127.0.0.1", "localhost")})
     assert not outside, f"the grading view requested outside hosts (offline it breaks): {outside}"
