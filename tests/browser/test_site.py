@@ -284,6 +284,9 @@ def test_search_finds_relu(browser, site_url, screenshot_dir):
                                       viewport={"width": 1280, "height": 900})
     try:
         page.wait_for_selector("#search-results ul.search li a", timeout=30_000)
+        # Sphinx appends results one by one and writes the summary line only when done.
+        page.wait_for_function("() => (document.querySelector('#search-results p.search-summary')"
+                               " || {}).innerText?.trim()", timeout=30_000)
         hits = page.eval_on_selector_all("#search-results ul.search li a", "as => as.map(a => a.href)")
         page.screenshot(path=str(screenshot_dir / "search_ReLU.png"))
     finally:
