@@ -283,12 +283,9 @@ A1 = "a1_activation_derivatives"
 
 
 def real_course(tmp: Path) -> Path:
-    root = tmp / "course"
-    root.mkdir()
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    for d in ("course", "solutions", "exercises"):
-        shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
+    """A copy of the real course (config, course/, solutions/, exercises/), as an instructor clones it."""
+    from test_exercises import scratch_course
+    return scratch_course(tmp)
 
 
 def a1_submission(answers: bool, sleep: float = 0.0) -> dict:

@@ -25,6 +25,7 @@ import nbformat
 import pytest
 
 import scratch_course as sc
+from test_sandbox import orphans
 from course import sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,12 +302,5 @@ def test_feedback_for_everyone_only_html_no_canary(batch):
 def test_no_student_process_survives(batch):
     if os.geteuid() != 0:
         pytest.skip("sandbox uids are only known for root graders")
-    left = []       # sandbox uids encode the grading process: its own may not outlive it
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            uid = os.stat(f"/proc/{pid}").st_uid
-        except FileNotFoundError:
-            continue
-        if uid >= sandbox.UID_BASE and not os.path.exists(f"/proc/{(uid - sandbox.UID_BASE) // 8}"):
-            left.append(pid)
+    left = orphans()    # sandbox uids encode the grading process: its own may not outlive it
     assert not left, f"student processes outlived their grader: {left}"

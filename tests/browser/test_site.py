@@ -279,20 +279,25 @@ def test_phone_width_has_no_horizontal_scroll(browser, site_url, screenshot_dir,
     assert small == [], f"plots shrunk below 560 px on a phone, or without a scroll box and cue: {small}"
 
 
-def test_search_finds_relu(browser, site_url, screenshot_dir):
-    context, page, record = open_page(browser, site_url, f"{site_url}/search.html?q=ReLU",
-                                      viewport={"width": 1280, "height": 900})
+def search_pages(browser, site_url, search_url, screenshot):
+    """The pages a search page lists once Sphinx has finished (it appends results one by one and
+    writes the summary line only when done), and the page's console/request record."""
+    context, page, record = open_page(browser, site_url, search_url, viewport={"width": 1280, "height": 900})
     try:
         page.wait_for_selector("#search-results ul.search li a", timeout=30_000)
-        # Sphinx appends results one by one and writes the summary line only when done.
         page.wait_for_function("() => (document.querySelector('#search-results p.search-summary')"
                                " || {}).innerText?.trim()", timeout=30_000)
         hits = page.eval_on_selector_all("#search-results ul.search li a", "as => as.map(a => a.href)")
-        page.screenshot(path=str(screenshot_dir / "search_ReLU.png"))
+        page.screenshot(path=str(screenshot))
     finally:
         context.close()
+    return {h.partition("#")[0].partition("?")[0] for h in hits}, record
+
+
+def test_search_finds_relu(browser, site_url, screenshot_dir):
+    pages, record = search_pages(browser, site_url, f"{site_url}/search.html?q=ReLU",
+                                 screenshot_dir / "search_ReLU.png")
     assert record["outside"] == [] and record["errors"] == [], record
-    pages = {h.partition("#")[0].partition("?")[0] for h in hits}
     assert pages, "no search results for ReLU"
     # Independent check: the pages found really mention ReLU.
     for url in pages:

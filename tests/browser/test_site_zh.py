@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .sitelib import toc_docnames
-from .test_site import WAIT_FOR_PAGE, broken_links, open_page, page_has_math, page_plots
+from .test_site import WAIT_FOR_PAGE, broken_links, open_page, page_has_math, page_plots, search_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("site")]
 
@@ -84,19 +84,9 @@ def test_chinese_search_finds_a_course_term(browser, site_url, screenshot_dir, t
     """The Chinese search (jieba and the glossary's dictionary) finds the term; every page found
     really contains it (the glossary page always does)."""
     query = urllib.parse.quote(term)
-    context, page, record = open_page(browser, site_url, f"{site_url}/zh/search.html?q={query}",
-                                      viewport={"width": 1280, "height": 900})
-    try:
-        page.wait_for_selector("#search-results ul.search li a", timeout=30_000)
-        # Sphinx appends results one by one and writes the summary line only when done.
-        page.wait_for_function("() => (document.querySelector('#search-results p.search-summary')"
-                               " || {}).innerText?.trim()", timeout=30_000)
-        hits = page.eval_on_selector_all("#search-results ul.search li a", "as => as.map(a => a.href)")
-        page.screenshot(path=str(screenshot_dir / f"zh_search_{term}.png"))
-    finally:
-        context.close()
+    pages, record = search_pages(browser, site_url, f"{site_url}/zh/search.html?q={query}",
+                                 screenshot_dir / f"zh_search_{term}.png")
     assert record["outside"] == [] and record["errors"] == [], record
-    pages = {h.partition("#")[0].partition("?")[0] for h in hits}
     assert f"{site_url}/zh/locales/glossary.html" in pages, f"{term}: the glossary page is not among {pages}"
     for url in pages:
         with urllib.request.urlopen(url, timeout=30) as resp:
