@@ -51,6 +51,35 @@ def test_softmax_cross_entropy_accepts_lists_and_int_logits():
     np.testing.assert_allclose(dz, tg, rtol=1e-12)
 
 
+
+@pytest.mark.parametrize("layout", ["fortran", "reversed columns", "every other row"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_cross_entropy_any_memory_layout(layout, dtype):
+    """The kernel indexes rows through flat (row-major) indices: non-contiguous logits, including rows
+    that need the NaN/inf path, must give PyTorch's values too."""
+    rng = np.random.default_rng(3)
+    base = (3 * rng.standard_normal((12, 6))).astype(dtype)
+    with_inf = base.copy()
+    with_inf[5, 2] = np.inf  # a row on the general path (PyTorch: NaN loss, NaN gradient in that row)
+    as_layout = {"fortran": np.asfortranarray, "reversed columns": lambda a: a[:, ::-1].copy()[:, ::-1],
+                 "every other row": lambda a: np.repeat(a, 2, axis=0)[::2]}[layout]
+    z, z_inf = as_layout(base), as_layout(with_inf)
+    assert not z.flags.c_contiguous, "the test needs non-contiguous logits"
+    y = rng.integers(0, 6, size=12)
+    loss, dz = softmax_cross_entropy(z, y)
+    tl, tg = torch_loss_and_grad(F.cross_entropy, base.astype(np.float64), torch.tensor(y))
+    assert loss == pytest.approx(tl, rel=1e-12 if dtype == np.float64 else 1e-6), \
+        f"softmax_cross_entropy({layout} logits): loss {loss}, PyTorch {tl}"
+    np.testing.assert_allclose(dz, tg, **TOL[dtype], err_msg=f"gradient for {layout} logits")
+    loss, dz = softmax_cross_entropy(z_inf, y)
+    assert np.isnan(loss), f"softmax_cross_entropy({layout} logits with an inf): expected a NaN loss, got {loss}"
+    finite = np.arange(12) != 5
+    _, tg = torch_loss_and_grad(F.cross_entropy, base[finite].astype(np.float64), torch.tensor(y[finite]))
+    np.testing.assert_allclose(dz[finite], tg * (11 / 12), **TOL[dtype],  # the mean is over 12 rows, not 11
+                               err_msg=f"finite rows of {layout} logits with an inf row")
+    assert np.isnan(dz[5]).all(), f"the inf row's gradient should be NaN as in PyTorch, got {dz[5]}"
+
+
 @pytest.mark.parametrize("z,y,exc,msg", [
     (np.zeros((3, 4)), [0, 1, 4], ValueError, r"\[0, 4\)"),
     (np.zeros((3, 4)), [0, -1, 2], ValueError, r"\[0, 4\)"),

@@ -7,10 +7,12 @@ exactly as PyTorch's ``reduction="mean"``. Inputs follow :mod:`actgrad.activatio
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._core import as_float_array, sigmoid_k, softplus_k
-from .softmax import _log_softmax_k, log_softmax
+from .softmax import log_softmax
 
 __all__ = ["softmax_cross_entropy", "mse", "bce_with_logits"]
 
@@ -49,20 +51,41 @@ def softmax_cross_entropy(logits, y) -> tuple[float, np.ndarray]:
         raise TypeError(f"{fname}: y must be integer class labels, got dtype {yy.dtype}")
     if yy.shape != (n,):
         raise ValueError(f"{fname}: y must have shape ({n},) to match logits {z.shape}, got {yy.shape}")
-    lo, hi = yy.min(), yy.max()
-    if lo < 0 or hi >= c:
-        raise ValueError(f"{fname}: labels must be in [0, {c}), got min {lo} and max {hi}")
-    if dt == z.dtype:
-        logp = _log_softmax_k(z, 1)  # fresh array, same values as log_softmax(z, axis=1)
-    else:  # float16 logits: round them to float16 first, as the public function would
-        logp = log_softmax(z.astype(dt), axis=1).astype(z.dtype)
-    rows = np.arange(n)
-    loss = -float(logp[rows, yy].sum(dtype=np.float64)) / n
-    with np.errstate(under="ignore"):
-        grad = np.exp(logp, out=logp)
-    grad[rows, yy] -= 1.0
-    grad /= n
-    return loss, np.asarray(grad, dtype=dt)
+    if np.minimum.reduce(yy) < 0 or np.maximum.reduce(yy) >= c:
+        raise ValueError(f"{fname}: labels must be in [0, {c}), got min {yy.min()} and max {yy.max()}")
+    if dt != z.dtype:  # float16 logits: round them to float16 first, as the public function would
+        z = z.astype(dt).astype(z.dtype)
+    base = np.arange(0, n * c, c)  # flat (row-major) index of each row's first entry; 1-D fancy indexing
+    at_y = base + yy                # with these is several times cheaper than with (rows, cols) pairs
+    with np.errstate(under="ignore", invalid="ignore"):
+        p, shifted, lse = _softmax_rows(z, base)
+        # per row -log p_y = lse - (z_y - m); summed in float64
+        loss = float(np.add.reduce(lse - shifted.ravel()[at_y], dtype=np.float64)) / n
+    if not math.isfinite(loss):  # NaN or +-inf in some row: the general path, NaN where PyTorch gives NaN
+        with np.errstate(under="ignore"):
+            logp = np.ascontiguousarray(log_softmax(z, axis=1))
+            loss = -float(np.add.reduce(logp.ravel()[at_y], dtype=np.float64)) / n
+            p = np.exp(logp, out=logp)
+    p.ravel()[at_y] -= 1.0  # p is C-contiguous: ravel() is a view
+    p /= n
+    return loss, np.asarray(p, dtype=dt)
+
+
+def _softmax_rows(z, base):
+    """``(p, shifted, lse)`` for the rows of ``z`` (N, C) (``base``: the flat index of each row's first
+    entry): the softmax ``p`` and ``shifted = z - m`` (m the row max), both fresh C-contiguous arrays,
+    and ``lse`` :math:`= \log\sum_j e^{z_j - m}` (N,), computed as ``log1p`` of the sum of the non-max
+    terms (the max's term is exactly 1), so log-probabilities near 0 keep their relative precision.
+    A row whose max is NaN or +-inf gets a NaN ``lse``, and only such a row does (with a finite max
+    every term is in [0, 1]); the caller checks the loss."""
+    at_max = base + z.argmax(axis=1)  # the first NaN, if there is one
+    shifted = np.subtract(z, z.ravel()[at_max][:, None], order="C")
+    e = np.exp(shifted)
+    e.ravel()[at_max] = 0.0
+    rest = np.add.reduce(e, axis=1)   # the non-max terms, in [0, C - 1]
+    e.ravel()[at_max] = 1.0
+    e /= (rest + 1.0)[:, None]
+    return e, shifted, np.log1p(rest)
 
 
 def mse(pred, target) -> tuple[float, np.ndarray]:
