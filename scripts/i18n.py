@@ -77,6 +77,7 @@ def zh_config() -> str:
     # jieba's user dictionary (relative to the working directory: build from the repository root).
     cfg["html_search_options"] = {"dict": JIEBA_DICT.relative_to(ROOT).as_posix()}
     cfg.setdefault("html_theme_options", {})["search_bar_text"] = site["search_bar_text"]
+    cfg["nb_code_prompt_show"], cfg["nb_code_prompt_hide"] = site["code_prompt_show"], site["code_prompt_hide"]
     cfg.setdefault("html_context", {})["zh_only_pages"] = ZH_ONLY
     # scripts/i18n_sphinx.py: the theme's strings from locales/theme/ (its own zh_CN catalog is partly
     # Traditional), glued values and the table of contents' captions in translated text.

@@ -208,11 +208,22 @@ def test_language_links_both_ways_on_every_page(built_site, zh_site):
 
 def test_interface_strings_are_simplified_chinese(zh_site):
     page = (zh_site / "book" / "09_dead_neurons.html").read_text(encoding="utf-8")
-    for bad in ("列印", "Search this book", "Print to PDF", "Download source file"):
+    for bad in ("列印", "Search this book", "Print to PDF", "Download source file", "Show code cell"):
         assert bad not in page, f"{bad!r} on a Chinese page: the theme's string is not overridden"
-    for good in ("打印为 PDF", 'placeholder="搜索本书……"', "下载源文件"):
+    for good in ("打印为 PDF", 'placeholder="搜索本书……"', "下载源文件", "显示代码"):
         assert good in page, f"{good!r} missing from a Chinese page (locales/theme, locales/zh_CN/site.yml)"
 
+
+
+def test_hidden_cells_hide_only_code():
+    """locales/zh_CN/site.yml words the hidden-cell button as "显示代码" (show the code): right only while
+    the book hides inputs and nothing else."""
+    other = sorted({f"{nb.name}: {tag}" for nb in (ROOT / "book").glob("*.ipynb")
+                    for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]
+                    for tag in cell.get("metadata", {}).get("tags", [])
+                    if tag.startswith("hide-") and tag != "hide-input"})
+    assert other == [], ("cells hide more than their code; reword code_prompt_show/hide in "
+                         f"locales/zh_CN/site.yml (myst-nb's {{type}} would stay English): {other}")
 
 def _search_index(site: Path):
     text = (site / "searchindex.js").read_text(encoding="utf-8")

@@ -152,9 +152,15 @@ def test_normalization_is_not_a_cure_for_a_bad_learning_rate(sweeps):
             assert np.isnan(r.loss[-1]), "a diverged run stops"
     bn = sweeps["batchnorm"]
     assert not bn.diverged[1].any()
-    assert np.all(bn.final_loss[1] > bn.final_loss[0] + 0.3), f"batchnorm final loss {bn.final_loss}"
+    # "learns far less". Over seeds 0-9 the final loss rose by 0.29-0.65 and the test accuracy fell from
+    # 0.84-0.92 to 0.13-0.22; a last-bit change in the loss's rounding moved one of our seeds' rise from
+    # 0.46 to 0.27, so the margins are set from that spread, not from three lucky runs.
+    assert np.all(bn.final_loss[1] > bn.final_loss[0] + 0.15), \
+        f"batchnorm final loss per seed at lr {GOOD_LR}: {bn.final_loss[0]}, at lr {BAD_LR}: {bn.final_loss[1]}"
     acc = np.array([r.accuracy[-1] for r in bn.runs[1]])
-    assert np.all(acc < 0.4), f"batchnorm at lr {BAD_LR}: test accuracy {acc}"
+    good = np.array([r.accuracy[-1] for r in bn.runs[0]])
+    assert np.all(acc < 0.4) and np.all(good - acc > 0.4), \
+        f"batchnorm test accuracy per seed at lr {GOOD_LR}: {good}, at lr {BAD_LR}: {acc}"
 
 
 def test_other_ratios_quoted_in_the_chapter(profiles):

@@ -58,34 +58,32 @@ def softmax_cross_entropy(logits, y) -> tuple[float, np.ndarray]:
     base = np.arange(0, n * c, c)  # flat (row-major) index of each row's first entry; 1-D fancy indexing
     at_y = base + yy                # with these is several times cheaper than with (rows, cols) pairs
     with np.errstate(under="ignore", invalid="ignore"):
-        p, shifted, lse = _softmax_rows(z, base)
-        # per row -log p_y = lse - (z_y - m); summed in float64
-        loss = float(np.add.reduce(lse - shifted.ravel()[at_y], dtype=np.float64)) / n
+        logp = _log_softmax_rows(z, base)
+        loss = -float(np.add.reduce(logp.ravel()[at_y], dtype=np.float64)) / n  # summed in float64
     if not math.isfinite(loss):  # NaN or +-inf in some row: the general path, NaN where PyTorch gives NaN
         with np.errstate(under="ignore"):
             logp = np.ascontiguousarray(log_softmax(z, axis=1))
             loss = -float(np.add.reduce(logp.ravel()[at_y], dtype=np.float64)) / n
-            p = np.exp(logp, out=logp)
+    with np.errstate(under="ignore"):
+        p = np.exp(logp, out=logp)  # the softmax
     p.ravel()[at_y] -= 1.0  # p is C-contiguous: ravel() is a view
     p /= n
     return loss, np.asarray(p, dtype=dt)
 
 
-def _softmax_rows(z, base):
-    """``(p, shifted, lse)`` for the rows of ``z`` (N, C) (``base``: the flat index of each row's first
-    entry): the softmax ``p`` and ``shifted = z - m`` (m the row max), both fresh C-contiguous arrays,
-    and ``lse`` :math:`= \log\sum_j e^{z_j - m}` (N,), computed as ``log1p`` of the sum of the non-max
-    terms (the max's term is exactly 1), so log-probabilities near 0 keep their relative precision.
-    A row whose max is NaN or +-inf gets a NaN ``lse``, and only such a row does (with a finite max
-    every term is in [0, 1]); the caller checks the loss."""
+def _log_softmax_rows(z, base):
+    r"""log_softmax of the rows of ``z`` (N, C) as a fresh C-contiguous array (``base``: the flat index
+    of each row's first entry): :math:`(z - m) - \operatorname{log1p}\sum_{j \ne j^*} e^{z_j - m}` with
+    :math:`m = z_{j^*}` the row max, whose own term is exactly 1 (see :func:`actgrad.softmax.log_softmax`).
+    A row whose max is NaN or +-inf comes out NaN, and only such a row does (with a finite max every
+    term is in [0, 1]): the caller checks the loss."""
     at_max = base + z.argmax(axis=1)  # the first NaN, if there is one
-    shifted = np.subtract(z, z.ravel()[at_max][:, None], order="C")
-    e = np.exp(shifted)
+    logp = np.subtract(z, z.ravel()[at_max][:, None], order="C")
+    e = np.exp(logp)
     e.ravel()[at_max] = 0.0
-    rest = np.add.reduce(e, axis=1)   # the non-max terms, in [0, C - 1]
-    e.ravel()[at_max] = 1.0
-    e /= (rest + 1.0)[:, None]
-    return e, shifted, np.log1p(rest)
+    rest = np.add.reduce(e, axis=1, keepdims=True)   # the non-max terms, in [0, C - 1]
+    logp -= np.log1p(rest, out=rest)
+    return logp
 
 
 def mse(pred, target) -> tuple[float, np.ndarray]:
