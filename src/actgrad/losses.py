@@ -60,11 +60,9 @@ def softmax_cross_entropy(logits, y) -> tuple[float, np.ndarray]:
     with np.errstate(under="ignore", invalid="ignore"):
         logp = _log_softmax_rows(z, base)
         loss = -float(np.add.reduce(logp.ravel()[at_y], dtype=np.float64)) / n  # summed in float64
-    if not math.isfinite(loss):  # NaN or +-inf in some row: the general path, NaN where PyTorch gives NaN
-        with np.errstate(under="ignore"):
+        if not math.isfinite(loss):  # NaN or +-inf in some row: the general path (NaN where PyTorch has NaN)
             logp = np.ascontiguousarray(log_softmax(z, axis=1))
             loss = -float(np.add.reduce(logp.ravel()[at_y], dtype=np.float64)) / n
-    with np.errstate(under="ignore"):
         p = np.exp(logp, out=logp)  # the softmax
     p.ravel()[at_y] -= 1.0  # p is C-contiguous: ravel() is a view
     p /= n
