@@ -6,6 +6,14 @@ pair is checked to compute the same thing (a benchmark of a wrong result means n
 """
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -55,7 +63,29 @@ def matmul_floor(model, X):
     return floor
 
 
-def bench_mlp(rounds=15, seed=0):
+def package_at(rev: str, root: Path):
+    """``actgrad`` as it was at git revision ``rev``, imported under another name (``actgrad_<rev>``)
+    from a temporary copy, so that it can be timed beside today's in the same process. The package
+    imports itself only relatively, which makes the rename work; a copy that does not is refused."""
+    tar = subprocess.run(["git", "-C", str(root), "archive", rev, "src/actgrad"], capture_output=True, check=False)
+    if tar.returncode:
+        raise SystemExit(f"--against {rev}: git archive failed: {tar.stderr.decode().strip()}")
+    name = "actgrad_" + "".join(ch if ch.isalnum() else "_" for ch in rev)
+    where = Path(tempfile.mkdtemp(prefix="actgrad-rev-"))
+    with tarfile.open(fileobj=BytesIO(tar.stdout)) as t:
+        t.extractall(where, filter="data")
+    (where / "src" / "actgrad").rename(where / name)
+    sys.path.insert(0, str(where))
+    module = importlib.import_module(name)
+    if not Path(module.mlp.__file__).is_relative_to(where):
+        raise SystemExit(f"--against {rev}: that revision's actgrad imports itself by name; cannot compare")
+    return module
+
+
+def bench_mlp(rounds=15, seed=0, before=None):
+    """The MLP step (forward, softmax-CE, backward) against PyTorch and the matmul floor; with
+    ``before`` (an older actgrad from :func:`package_at`), that version's step is timed in the same
+    interleaved rounds ("before_ms", "ratio_before_vs_torch", "ratio_vs_before")."""
     rows = []
     for sizes, batch, act in MLP_CASES:
         rng = np.random.default_rng(seed)
@@ -91,8 +121,13 @@ def bench_mlp(rounds=15, seed=0):
             np.testing.assert_allclose(grads[f"W{l}"], Ws[l - 1].grad.numpy(), rtol=2e-3, atol=2e-5)
         assert all(g.dtype == np.float32 for g in grads.values()), "actgrad gradients not float32"
 
-        t = side_by_side({"actgrad": actgrad_step, "torch": torch_step,
-                          "floor": matmul_floor(model, X)}, rounds=rounds)
+        steps = {"actgrad": actgrad_step, "torch": torch_step, "floor": matmul_floor(model, X)}
+        if before is not None:
+            old = before.MLP(sizes, activation=act, init="he", seed=seed, dtype=np.float32)
+            old_loss, _ = old.loss(X, y)
+            assert abs(old_loss - loss) <= 1e-5 * max(1.0, abs(loss)), ("before and now disagree", old_loss, loss)
+            steps["before"] = lambda: old.loss(X, y)
+        t = side_by_side(steps, rounds=rounds)
         floor_best, floor_median = t["floor"]["best"], t["floor"]["median"]
         flops = step_flops(sizes, batch)
         rows.append({
@@ -106,6 +141,13 @@ def bench_mlp(rounds=15, seed=0):
             "matmul_gflops": flops / floor_best / 1e9,
             "step_flops": flops,
         })
+        if before is not None:
+            rows[-1].update({
+                "before_ms": 1e3 * t["before"]["best"],
+                "ratio_before_vs_torch": t["before"]["best"] / t["torch"]["best"],
+                "ratio_vs_before": t["actgrad"]["best"] / t["before"]["best"],
+                "ratio_vs_before_median": t["actgrad"]["median"] / t["before"]["median"],
+            })
     return rows
 
 

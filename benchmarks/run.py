@@ -9,6 +9,9 @@ Usage (from the repository root):
     .venv/bin/python benchmarks/run.py --only book  # just one group: mlp, act, book, grading or check
     .venv/bin/python benchmarks/run.py --only check # the students' course-check on a solved a1 (seconds)
     .venv/bin/python benchmarks/run.py --all        # everything
+    .venv/bin/python benchmarks/run.py --only mlp --against 9fbd031 --threads 1 --clock cpu
+                                                    # + the MLP step of actgrad at another git revision,
+                                                    #   in the same rounds ("no slower than before")
 """
 from __future__ import annotations
 
@@ -58,6 +61,8 @@ def main(argv=None):
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="wall time (default) or the thread's CPU time (steadier on a busy machine; "
                          "meaningful with --threads 1 only)")
+    ap.add_argument("--against", metavar="REV",
+                    help="also time the MLP step of actgrad at this git revision (commit, tag, branch)")
     ap.add_argument("--submissions", type=int, default=3, help="submissions to grade (default 3)")
     ap.add_argument("--batch", type=int, default=100,
                     help="submissions in the throughput batch (default 100; 0: skip)")
@@ -72,6 +77,8 @@ def main(argv=None):
     if args.grading:
         groups.add("grading")
 
+    if args.against and "mlp" not in groups:
+        ap.error("--against times the MLP step: run the mlp group too")
     from timing import blas_info
     results = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": {
         "python": platform.python_version(), "cpus": os.cpu_count(), "processor": platform.processor(),
@@ -94,7 +101,8 @@ def main(argv=None):
         import kernels
 
     if "mlp" in groups:
-        rows = kernels.bench_mlp(rounds=args.rounds)
+        before = kernels.package_at(args.against, ROOT) if args.against else None
+        rows = kernels.bench_mlp(rounds=args.rounds, before=before)
         for r in rows:
             r["vs_torch"] = flag(r["ratio_vs_torch"], TARGETS["mlp_vs_torch"])
             r["vs_floor"] = flag(r["ratio_vs_floor"], TARGETS["mlp_vs_floor"])
@@ -106,6 +114,15 @@ def main(argv=None):
                            ("ratio_vs_floor", "actgrad/floor", "{:.2f}"), ("vs_floor", "<=1.25", "{}"),
                            ("matmul_gflops", "GFLOP/s", "{:.0f}")],
                     "MLP step: actgrad vs PyTorch and vs the matmul floor (best of rounds)"))
+        if before is not None:
+            results["mlp_against"] = args.against
+            print(table(rows, [("case", f"MLP step: now vs actgrad at {args.against}", "{}"),
+                               ("before_ms", "before ms", "{:.3f}"), ("actgrad_ms", "now ms", "{:.3f}"),
+                               ("ratio_before_vs_torch", "before/torch", "{:.2f}"),
+                               ("ratio_vs_torch", "now/torch", "{:.2f}"),
+                               ("ratio_vs_before", "now/before", "{:.3f}"),
+                               ("ratio_vs_before_median", "(median)", "{:.3f}")],
+                        "MLP step: now against an earlier revision, same rounds (best of rounds)"))
 
     if "act" in groups:
         rows = kernels.bench_activations(rounds=max(5, args.rounds * 2 // 3))
