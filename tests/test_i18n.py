@@ -214,7 +214,6 @@ def test_interface_strings_are_simplified_chinese(zh_site):
         assert good in page, f"{good!r} missing from a Chinese page (locales/theme, locales/zh_CN/site.yml)"
 
 
-
 def test_hidden_cells_hide_only_code():
     """locales/zh_CN/site.yml words the hidden-cell button as "显示代码" (show the code): right only while
     the book hides inputs and nothing else."""
@@ -224,6 +223,7 @@ def test_hidden_cells_hide_only_code():
                     if tag.startswith("hide-") and tag != "hide-input"})
     assert other == [], ("cells hide more than their code; reword code_prompt_show/hide in "
                          f"locales/zh_CN/site.yml (myst-nb's {{type}} would stay English): {other}")
+
 
 def _search_index(site: Path):
     text = (site / "searchindex.js").read_text(encoding="utf-8")

@@ -51,7 +51,6 @@ def test_softmax_cross_entropy_accepts_lists_and_int_logits():
     np.testing.assert_allclose(dz, tg, rtol=1e-12)
 
 
-
 @pytest.mark.parametrize("layout", ["fortran", "reversed columns", "every other row"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_softmax_cross_entropy_any_memory_layout(layout, dtype):
