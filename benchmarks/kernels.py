@@ -6,7 +6,9 @@ pair is checked to compute the same thing (a benchmark of a wrong result means n
 """
 from __future__ import annotations
 
+import atexit
 import importlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -72,6 +74,7 @@ def package_at(rev: str, root: Path):
         raise SystemExit(f"--against {rev}: git archive failed: {tar.stderr.decode().strip()}")
     name = "actgrad_" + "".join(ch if ch.isalnum() else "_" for ch in rev)
     where = Path(tempfile.mkdtemp(prefix="actgrad-rev-"))
+    atexit.register(shutil.rmtree, where, ignore_errors=True)
     with tarfile.open(fileobj=BytesIO(tar.stdout)) as t:
         t.extractall(where, filter="data")
     (where / "src" / "actgrad").rename(where / name)
