@@ -352,14 +352,29 @@ def test_only_the_lstm_with_open_forget_gates_learns_the_long_dependency(task_ru
         for s, r in zip(SEEDS, task_runs[k]):
             assert not diverged(r.loss, 4), f"{k}, seed {s}: diverged"
             ratio = r.dh_init[0] / r.dh_init[-1]
-            if k == "lstm3":  # seeds 0-9: 0.945-1.0 after 300 steps, but a run still converging can end
-                # lower (a last-bit change in the loss's rounding once gave seed 1 0.78): "learns" = far above
-                # chance (0.25) and above every RNN / default-LSTM run (at most 0.30 over seeds 0-9)
+            if k == "lstm3":  # seeds 0-9 end at 0.945-1.0, but Adam's loss spikes make the accuracy at a fixed
+                # step noisy: with OpenBLAS's generic kernel seed 1 ends at 0.76-0.78 (0.72 after 400 steps). "Learns"
+                # = far above chance (0.25) and every RNN / default-LSTM run (0.17-0.30 over seeds 0-9)
                 assert r.accuracy >= 0.7, f"LSTM (forget bias 3), seed {s}: accuracy {r.accuracy:.2f} < 0.7"
                 assert ratio > 1e-2, f"LSTM (forget bias 3), seed {s}: ||dL/dh_1||/||dL/dh_T|| at init {ratio:.1e}"
             else:
                 assert r.accuracy <= 0.4, f"{k}, seed {s}: accuracy {r.accuracy:.2f}, expected chance level (0.25)"
                 assert ratio < 1e-4, f"{k}, seed {s}: ||dL/dh_1||/||dL/dh_T|| at init {ratio:.1e}, expected vanishing"
+
+
+def test_after_training_only_the_open_gate_lstm_carries_the_gradient_to_step_1(task_runs):
+    """The chapter: after training, the working LSTM's gradient at step 1 is at least of the order of
+    the one at step T; in the two others it still vanishes. Seeds 0-9, this machine's and OpenBLAS's generic
+    kernel: LSTM ratio 0.29-480, the others at most 5e-6."""
+    for k in ("rnn", "lstm0", "lstm3"):
+        for s, r in zip(SEEDS, task_runs[k]):
+            ratio = r.dh_final[0] / r.dh_final[-1]
+            if k == "lstm3":
+                assert ratio > 0.1, (f"LSTM (forget bias 3), seed {s}: after training ||dL/dh_1||/||dL/dh_T|| = "
+                                     f"{ratio:.1e}, expected at least of the same order (> 0.1)")
+            else:
+                assert ratio < 1e-3, (f"{k}, seed {s}: after training ||dL/dh_1||/||dL/dh_T|| = {ratio:.1e}, "
+                                      "expected still vanishing (< 1e-3)")
 
 
 def test_relu_gates_give_much_larger_gradient_spikes(task_runs):
