@@ -20,45 +20,42 @@ class StudentError(Exception):
     """The student's code raised an exception of its own type (its name and message are here)."""
 
 
-class Proxy:
-    """A function (or class) defined by the student's cells, called in the student process."""
-    __slots__ = ("_proc", "_name")
-
-    def __init__(self, proc, name):
-        self._proc, self._name = proc, name
+class _Remote:
+    """Something in the student process, named on the wire by ``_ref``; calls and attribute reads go there."""
+    __slots__ = ("_proc", "_ref")
 
     def __call__(self, *args, **kwargs):
-        return self._proc.call("call", {"P": self._name}, args, kwargs)
+        return self._proc.call("call", self._ref, args, kwargs)
 
     def __getattr__(self, attr):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        return self._proc.call("attr", {"P": self._name}, attr=attr)
+        return self._proc.call("attr", self._ref, attr=attr)
+
+
+class Proxy(_Remote):
+    """A function (or class) defined by the student's cells, called in the student process."""
+    __slots__ = ("_name",)
+
+    def __init__(self, proc, name):
+        self._proc, self._name, self._ref = proc, name, {"P": name}
 
     def __repr__(self):
         return f"<student's {self._name}>"
 
 
-class Handle:
+class Handle(_Remote):
     """An object that stays in the student process (not data); can be passed back in."""
-    __slots__ = ("_proc", "_id")
+    __slots__ = ("_id",)
 
     def __init__(self, proc, n):
-        self._proc, self._id = proc, n
-
-    def __call__(self, *args, **kwargs):
-        return self._proc.call("call", {"H": self._id}, args, kwargs)
-
-    def __getattr__(self, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return self._proc.call("attr", {"H": self._id}, attr=attr)
+        self._proc, self._id, self._ref = proc, n, {"H": n}
 
     def __getitem__(self, key):
-        return self._proc.call("item", {"H": self._id}, (key,))
+        return self._proc.call("item", self._ref, (key,))
 
     def __len__(self):
-        n = self._proc.call("len", {"H": self._id})
+        n = self._proc.call("len", self._ref)
         if type(n) is not int or n < 0:
             raise TypeError("the student object's len() is not a non-negative int")
         return n

@@ -265,10 +265,8 @@ class StudentProcess:
         return self.handles[n]
 
     def _other(self, x):
-        if isinstance(x, Handle) and x._proc is self:
-            return {"H": x._id}
-        if isinstance(x, Proxy) and x._proc is self:
-            return {"P": x._name}
+        if isinstance(x, (Handle, Proxy)) and x._proc is self:
+            return x._ref
         raise TypeError(f"cannot pass a {type(x).__name__} to the student's code: only data "
                         "(NumPy arrays, numbers, str, None, lists/tuples/dicts of these)")
 
