@@ -207,3 +207,15 @@ def test_dead_units_honours_activation_kwargs_and_prelu():
     assert G.dead_units(leaky, X, activation="relu")[0].all()
     with pytest.raises(TypeError, match="dead_units"):
         G.dead_units(object(), X)
+
+
+def test_per_layer_factor_recovers_a_geometric_profile():
+    """Closed form: v_l = c r^(l-1) has factor r whatever c, for a batch of profiles at once."""
+    r = np.array([0.25, 0.9, 1.0, 1.7])
+    c = np.array([3.0, 1e-6, 2.0, 5e3])
+    v = c[:, None] * r[:, None] ** np.arange(20)          # (4 profiles, 20 layers)
+    got = G.per_layer_factor(v)
+    np.testing.assert_allclose(got, r, rtol=1e-12, err_msg="per_layer_factor(c * r**arange(20)) should be r")
+    assert got.shape == (4,), f"per_layer_factor of shape (4, 20): expected shape (4,), got {got.shape}"
+    with pytest.raises(ValueError, match="at least two layers"):
+        G.per_layer_factor(np.ones((3, 1)))

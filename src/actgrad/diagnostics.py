@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["LayerStats", "layer_stats", "saturated_mask", "dead_mask", "gradient_norms",
            "grad_to_data_ratio", "update_to_data_ratio", "model_layer_stats", "dead_units",
-           "SAT_TOL"]
+           "SAT_TOL", "per_layer_factor"]
 
 #: Default relative threshold for saturation: :math:`|f'(z)| < 0.01 \max_u |f'(u)|`.
 SAT_TOL = 0.01
@@ -249,6 +249,21 @@ def update_to_data_ratio(old_params, new_params, keys=("W",)):
                                  "parameters before the optimizer step")
             diffs[k] = new.astype(np.float64) - old
     return _ratio(_norms(diffs, layers), _norms(old_params, layers))
+
+
+def per_layer_factor(v):
+    r"""Geometric-mean change per layer of a per-layer quantity (a norm, a standard deviation):
+
+    .. math:: r = \left(\frac{v_L}{v_1}\right)^{1/(L-1)},
+
+    so that :math:`v_L = r^{L-1} v_1`; :math:`r < 1` shrinks layer by layer, :math:`r > 1` grows.
+    Shapes: ``v`` (..., L) with layers on the last axis, L >= 2 -> (...). Only the first and last layer
+    enter; for a gradient profile read backward, :math:`1/r` is the growth per layer toward the input.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    if v.ndim == 0 or v.shape[-1] < 2:
+        raise ValueError(f"per_layer_factor: need at least two layers on the last axis, got shape {v.shape}")
+    return (v[..., -1] / v[..., 0]) ** (1.0 / (v.shape[-1] - 1))
 
 
 # ----------------------------------------------------------------------------- model helpers

@@ -23,7 +23,8 @@ modules serve the chapters; the API that students read is in ``activations``, ``
   Swish's beta.
 
 :func:`diverged` is the book's one divergence rule (a non-finite loss, or one above
-``DIVERGENCE_FACTOR`` times :math:`\ln K`).
+``DIVERGENCE_FACTOR`` times :math:`\ln K`); :func:`glue_value` and :func:`glue_range` hand computed
+numbers to a chapter's prose.
 """
 from .depth import *  # noqa: F401,F403
 from .selu import *  # noqa: F401,F403
@@ -33,4 +34,4 @@ from .normalization import *  # noqa: F401,F403
 from .through_time import *  # noqa: F401,F403
 from .outlook import *  # noqa: F401,F403
 from . import depth, selu, dead, clipping, normalization, through_time, outlook  # noqa: F401
-from ._common import _resolve_init, DIVERGENCE_FACTOR, diverged, over_seeds  # noqa: F401
+from ._common import _resolve_init, DIVERGENCE_FACTOR, diverged, glue_range, glue_value, over_seeds  # noqa: F401

@@ -71,3 +71,17 @@ def over_seeds(fn, seeds, **kwargs):
     if len(seeds) < 1:
         raise ValueError("over_seeds: give at least one seed")
     return [fn(seed=s, **kwargs) for s in seeds]
+
+
+# ============================================================================ numbers for the prose
+def glue_value(name, value, fmt=float):
+    """Hand ``fmt(value)`` to the chapter's prose as ``{glue:text}`name``` (myst-nb's ``glue``, not
+    displayed in the cell). ``fmt``: ``float`` (default) or ``int``, so NumPy scalars become plain numbers."""
+    from myst_nb import glue
+    glue(name, fmt(value), display=False)
+
+
+def glue_range(name, values, fmt=float):
+    """Glue the smallest and the largest of ``values`` (any shape) as ``<name>_lo`` and ``<name>_hi``."""
+    glue_value(name + "_lo", np.min(values), fmt)
+    glue_value(name + "_hi", np.max(values), fmt)
